@@ -1,0 +1,197 @@
+"""Loading, overriding and validating the Python configs under `experiments/`.
+
+A config file defines `get_config(arg) -> ml_collections.ConfigDict`; it is
+locked, so a misspelled override fails. `validate_config` checks ranges and
+types before anything is built or compiled, and every error names the key,
+the expected and the actual value.
+"""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import numbers
+import os
+from typing import Any, Callable, Sequence
+
+import ml_collections
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+  """Loads `path/to/config.py[:arg]` and calls its `get_config(arg)`."""
+  path, _, arg = spec.partition(":")
+  if not os.path.exists(path):
+    raise ValueError(f"--config: expected an existing config file, got {path!r}")
+  module_spec = importlib.util.spec_from_file_location(f"sslax_config_{abs(hash(path))}", path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  if not hasattr(module, "get_config"):
+    raise ValueError(f"--config: expected {path} to define get_config(arg), it does not")
+  config = module.get_config(arg or None)
+  config.lock()
+  return config
+
+
+def _parse_value(text: str) -> Any:
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> ml_collections.ConfigDict:
+  """Applies `key.sub=value` strings (values parsed as Python literals) to a locked config."""
+  for item in overrides:
+    key, sep, text = item.partition("=")
+    if not sep:
+      raise ValueError(f"--set: expected key=value, got {item!r}")
+    node = config
+    parts = key.split(".")
+    for part in parts[:-1]:
+      if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+        raise ValueError(f"{key}: unknown config key (no {part!r} in {sorted(node.keys())})")
+      node = node[part]
+    if not isinstance(node, ml_collections.ConfigDict) or parts[-1] not in node:
+      raise ValueError(f"{key}: unknown config key (expected one of {sorted(node.keys())})")
+    value = _parse_value(text)
+    try:
+      node[parts[-1]] = value
+    except (TypeError, KeyError, AttributeError) as e:
+      raise ValueError(f"{key}: expected a value of type {type(node[parts[-1]]).__name__}, "
+                       f"got {value!r} ({e})") from e
+  return config
+
+
+def _is_int(v):
+  return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_num(v):
+  return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _prob(v):
+  return _is_num(v) and 0.0 <= v <= 1.0
+
+
+def _pos_int(v):
+  return _is_int(v) and v > 0
+
+
+def _nonneg_int(v):
+  return _is_int(v) and v >= 0
+
+
+def _pos(v):
+  return _is_num(v) and v > 0
+
+
+def _nonneg(v):
+  return _is_num(v) and v >= 0
+
+
+def _range_pair(v):
+  return (isinstance(v, (tuple, list)) and len(v) == 2 and all(_is_num(x) for x in v)
+          and 0 < v[0] <= v[1] <= 1)
+
+
+def _size_pair(v):
+  return isinstance(v, (tuple, list)) and len(v) == 2 and all(_pos_int(x) for x in v)
+
+
+_CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
+    ("seed", _nonneg_int, "a non-negative integer"),
+    ("train.batch_size", _pos_int, "a positive integer"),
+    ("train.num_steps", _nonneg_int, "a non-negative integer (0: use train.num_epochs)"),
+    ("train.num_epochs", _nonneg, "a non-negative number"),
+    ("train.log_every", _pos_int, "a positive integer"),
+    ("train.checkpoint_every", _pos_int, "a positive integer"),
+    ("train.keep_checkpoints", _pos_int, "a positive integer"),
+    ("train.knn_every", _nonneg_int, "a non-negative integer (0: off)"),
+    ("optim.lr", _pos, "a positive number"),
+    ("optim.weight_decay", _nonneg, "a non-negative number"),
+    ("optim.momentum", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("optim.warmup_steps", _nonneg_int, "a non-negative integer"),
+    ("optim.final_lr_fraction", _prob, "a number in [0, 1]"),
+    ("method.temperature", _pos, "a positive number"),
+    ("model.in_channels", _pos_int, "a positive integer"),
+    ("projector.hidden_dim", _pos_int, "a positive integer"),
+    ("projector.out_dim", _pos_int, "a positive integer"),
+    ("projector.num_layers", _pos_int, "a positive integer"),
+    ("augment.crop_size", _size_pair, "a pair of positive integers (H, W)"),
+    ("augment.crop_scale", _range_pair, "a pair (min, max) with 0 < min <= max <= 1"),
+    ("augment.flip_prob", _prob, "a probability in [0, 1]"),
+    ("augment.jitter_prob", _prob, "a probability in [0, 1]"),
+    ("augment.grayscale_prob", _prob, "a probability in [0, 1]"),
+    ("augment.blur_prob", _prob, "a probability in [0, 1]"),
+    ("augment.solarize_prob", _prob, "a probability in [0, 1]"),
+    ("augment.brightness", lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    ("augment.contrast", lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    ("augment.saturation", lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    ("augment.hue", lambda v: _is_num(v) and 0 <= v <= 0.5, "a number in [0, 0.5]"),
+    ("eval.knn_k", _pos_int, "a positive integer"),
+    ("eval.knn_temperature", _pos, "a positive number"),
+    ("eval.batch_size", _pos_int, "a positive integer"),
+]
+
+
+def _lookup(config, dotted):
+  node = config
+  for part in dotted.split("."):
+    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+      return _MISSING
+    node = node[part]
+  return node
+
+
+_MISSING = object()
+
+
+def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Raises ValueError naming the first key whose value is missing or out of range."""
+  for key, ok, expected in _CHECKS:
+    value = _lookup(config, key)
+    if value is _MISSING:
+      raise ValueError(f"{key}: missing from the config (expected {expected})")
+    if not ok(value):
+      raise ValueError(f"{key}: expected {expected}, got {value!r}")
+  if config.train.num_steps == 0 and config.train.num_epochs <= 0:
+    raise ValueError("train.num_steps / train.num_epochs: expected one of them positive, got both 0")
+  if len(config.augment.mean) != config.model.in_channels or len(config.augment.std) != config.model.in_channels:
+    raise ValueError(f"augment.mean / augment.std: expected {config.model.in_channels} values (model.in_channels), "
+                     f"got {len(config.augment.mean)} and {len(config.augment.std)}")
+  if any(s <= 0 for s in config.augment.std):
+    raise ValueError(f"augment.std: expected positive values, got {tuple(config.augment.std)}")
+  return config
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every key a run reads, with neutral defaults; `experiments/*.py` start from this."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.mesh = ml_collections.ConfigDict({"data": -1})
+  c.method = ml_collections.ConfigDict({"name": "simclr", "temperature": 0.2})
+  c.model = ml_collections.ConfigDict({"name": "resnet18", "in_channels": 3, "cifar_stem": True,
+                                       "width": ml_collections.FieldReference(None, field_type=int)})
+  c.projector = ml_collections.ConfigDict({"hidden_dim": 2048, "out_dim": 256, "num_layers": 2,
+                                           "batch_norm": True})
+  c.augment = ml_collections.ConfigDict({
+      "crop_size": (32, 32), "crop_scale": (0.08, 1.0), "flip_prob": 0.5,
+      "brightness": 0.4, "contrast": 0.4, "saturation": 0.2, "hue": 0.1, "jitter_prob": 0.8,
+      "grayscale_prob": 0.2, "blur_prob": 0.0, "solarize_prob": 0.0,
+      "mean": (0.4914, 0.4822, 0.4465), "std": (0.2470, 0.2435, 0.2616)})
+  c.data = ml_collections.ConfigDict({
+      "source": "tfds", "name": "cifar10", "paths": ml_collections.ConfigDict(),
+      "data_dir": ml_collections.FieldReference(None, field_type=str),
+      "train_split": "train", "eval_split": "test",
+      "image_size": ml_collections.FieldReference(None, field_type=tuple)})
+  c.optim = ml_collections.ConfigDict({
+      "name": "lars", "lr": 0.4, "scale_lr_with_batch": True, "weight_decay": 1e-5, "momentum": 0.9,
+      "warmup_steps": 0, "final_lr_fraction": 0.0, "grad_clip_norm": 0.0, "trust_coefficient": 0.02,
+      "b1": 0.9, "b2": 0.999})
+  c.train = ml_collections.ConfigDict({
+      "batch_size": 256, "num_steps": 0, "num_epochs": 1.0, "log_every": 50,
+      "checkpoint_every": 1000, "keep_checkpoints": 3, "knn_every": 0})
+  c.eval = ml_collections.ConfigDict({
+      "knn_k": 200, "knn_temperature": 0.07, "batch_size": 512, "linear_probe": True,
+      "monitor_max_train": 10000})
+  return c

@@ -1,0 +1,83 @@
+"""grain pipelines and host -> global arrays.
+
+The train pipeline is a deterministic function of (seed, position): grain's
+`MapDataset.shuffle` draws a fresh permutation per epoch from `seed + epoch`,
+each process reads its own slice of the global order, and the iterator's
+position is checkpointed with the train state (see `sslax.train.checkpoint`).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import grain
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+
+def _fix_size(image_size):
+  """Returns a per-record map that resizes images to `image_size` (H, W) if they differ."""
+
+  def fn(record):
+    image = record["image"]
+    if image_size is not None and tuple(image.shape[:2]) != tuple(image_size):
+      from PIL import Image
+
+      squeeze = image.shape[-1] == 1
+      im = Image.fromarray(image[..., 0] if squeeze else image)
+      im = im.resize((image_size[1], image_size[0]), Image.BILINEAR)
+      image = np.asarray(im, np.uint8)
+      image = image[..., None] if squeeze else image
+    return {"image": np.asarray(image, np.uint8), "label": np.int32(record["label"])}
+
+  return fn
+
+
+def train_dataset(source, *, global_batch_size: int, seed: int, image_size=None,
+                  num_threads: int = 4) -> grain.IterDataset:
+  """An endless, per-epoch reshuffled, per-process batched dataset.
+
+  Args:
+    source: a random-access source of {"image": [H, W, C] uint8, "label": int}.
+    global_batch_size: examples per step over all processes; each process
+      gets `global_batch_size // jax.process_count()` of them.
+    seed: the shuffle seed (epoch e uses seed + e).
+    image_size: (H, W) to resize to on the host, or None to keep sizes.
+
+  Returns:
+    A grain IterDataset of {"image": [b, H, W, C] uint8, "label": [b] int32}.
+  """
+  n_proc = jax.process_count()
+  if global_batch_size % n_proc:
+    raise ValueError(f"batch_size: expected a multiple of the process count {n_proc}, got {global_batch_size}")
+  if len(source) < global_batch_size:
+    raise ValueError(f"batch_size: the train split has {len(source)} examples, "
+                     f"fewer than the global batch size {global_batch_size}")
+  ds = grain.MapDataset.source(source).shuffle(seed=seed).repeat()
+  ds = ds[jax.process_index()::n_proc]
+  ds = ds.map(_fix_size(image_size)).batch(global_batch_size // n_proc, drop_remainder=True)
+  return ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=256))
+
+
+def eval_batches(source, *, batch_size: int, image_size=None) -> Iterator[dict[str, np.ndarray]]:
+  """One ordered pass over `source` (this process's slice) in batches; the last may be short."""
+  ds = grain.MapDataset.source(source)[jax.process_index()::jax.process_count()]
+  ds = ds.map(_fix_size(image_size)).batch(batch_size, drop_remainder=False)
+  return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=4, prefetch_buffer_size=64)))
+
+
+def data_sharding(mesh: Mesh) -> NamedSharding:
+  """Batch arrays are split along their leading axis over every mesh axis."""
+  return NamedSharding(mesh, P(mesh.axis_names))
+
+
+def to_global(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+  """Assembles each process's local batch into global arrays sharded over the mesh.
+
+  Uses `jax.make_array_from_process_local_data`, so the same code runs on one
+  host and on many.
+  """
+  sharding = data_sharding(mesh)
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), batch)
+
+

@@ -1,0 +1,197 @@
+"""Data sources: TFDS by name, local image folders through a TFDS builder, embedded digits.
+
+Every source returned here is a grain `RandomAccessDataSource` (it has
+`__len__` and `__getitem__`) whose records are dicts with an `image`
+[H, W, C] uint8 array and an int `label`.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+DEFAULT_DATA_DIR = os.path.join(os.path.expanduser("~"), ".cache", "sslax", "tfds")
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+
+
+class ArraySource:
+  """An in-memory grain data source over `images` [N, H, W, C] uint8 and `labels` [N]."""
+
+  def __init__(self, images: np.ndarray, labels: np.ndarray):
+    if images.ndim != 4 or images.dtype != np.uint8:
+      raise ValueError(f"images: expected uint8 [N, H, W, C], got {images.dtype} {images.shape}")
+    if len(images) != len(labels):
+      raise ValueError(f"labels: expected {len(images)} labels (one per image), got {len(labels)}")
+    self.images, self.labels = images, np.asarray(labels, np.int32)
+
+  def __len__(self) -> int:
+    return len(self.images)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    return {"image": self.images[index], "label": self.labels[index]}
+
+  def __repr__(self) -> str:
+    return f"ArraySource(n={len(self)}, image_shape={self.images.shape[1:]})"
+
+
+def digits_arrays(split: str, test_fraction: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """scikit-learn's bundled `load_digits` (1,797 8x8 handwritten digits, UCI) as uint8 [N, 8, 8, 1].
+
+  The split is a fixed stratified 70/30 train/test partition, so every run
+  and every test probes on the same held-out digits.
+  """
+  from sklearn.datasets import load_digits
+  from sklearn.model_selection import train_test_split
+
+  digits = load_digits()
+  images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+  idx_train, idx_test = train_test_split(np.arange(len(images)), test_size=test_fraction,
+                                         random_state=seed, stratify=digits.target)
+  idx = {"train": idx_train, "test": idx_test}.get(split)
+  if idx is None:
+    raise ValueError(f"data.split: expected 'train' or 'test' for digits, got {split!r}")
+  return images[idx], digits.target[idx].astype(np.int32)
+
+
+def _iter_image_folder(path: Path) -> Iterator[tuple[str, str, bytes]]:
+  """Yields (class_name, file_name, bytes) from a directory or a (gzipped) tar of `<class>/<file>`."""
+  if path.is_dir():
+    for class_dir in sorted(p for p in path.iterdir() if p.is_dir()):
+      for f in sorted(class_dir.iterdir()):
+        if f.suffix.lower() in _IMAGE_SUFFIXES:
+          yield class_dir.name, f.name, f.read_bytes()
+    return
+  with tarfile.open(path, "r:*") as tar:
+    for member in tar:
+      parts = Path(member.name).parts
+      parts = parts[1:] if parts and parts[0] == "." else parts
+      if member.isfile() and len(parts) == 2 and parts[1].lower().endswith(_IMAGE_SUFFIXES):
+        yield parts[0], parts[1], tar.extractfile(member).read()
+
+
+def _class_names(path: Path) -> list[str]:
+  if path.is_dir():
+    return sorted(p.name for p in path.iterdir() if p.is_dir())
+  names = set()
+  with tarfile.open(path, "r:*") as tar:
+    for member in tar:
+      parts = [p for p in Path(member.name).parts if p != "."]
+      if member.isfile() and len(parts) == 2:
+        names.add(parts[0])
+  return sorted(names)
+
+
+def _decode(data: bytes) -> np.ndarray:
+  from PIL import Image
+
+  with Image.open(io.BytesIO(data)) as im:
+    im = im.convert("L" if im.mode in ("L", "1", "I;16") else "RGB")
+    arr = np.asarray(im, np.uint8)
+  return arr[..., None] if arr.ndim == 2 else arr
+
+
+def _image_folder_builder_cls():
+  import tensorflow_datasets as tfds
+
+  class ImageFolderArrays(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Local `<class>/<image>` folders or tars -> TFDS array_record, decoded uint8 pixels.
+
+    Images are stored decoded (not re-encoded) so reading needs neither
+    TensorFlow nor an image codec. Labels are class folder names in
+    alphabetical order, as torchvision's ImageFolder.
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def __init__(self, *, split_paths: Mapping[str, str], **kwargs):
+      self._split_paths = {k: Path(v) for k, v in split_paths.items()}
+      first = next(iter(self._split_paths.values()))
+      self._classes = _class_names(first)
+      sample = next(_iter_image_folder(first), None)
+      if sample is None:
+        raise ValueError(f"data.paths: no `<class>/<image>` files found in {first}")
+      self._channels = _decode(sample[2]).shape[-1]
+      key = "|".join(f"{k}={p.resolve()}:{p.stat().st_mtime_ns}" for k, p in sorted(self._split_paths.items()))
+      name = f"{first.name.split('.')[0]}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+      super().__init__(config=tfds.core.BuilderConfig(name=name), **kwargs)
+
+    def _info(self):
+      return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+          "image": tfds.features.Tensor(shape=(None, None, self._channels), dtype=np.uint8),
+          "label": tfds.features.ClassLabel(names=self._classes),
+      }))
+
+    def _split_generators(self, dl_manager):
+      return {split: self._generate_examples(path) for split, path in self._split_paths.items()}
+
+    def _generate_examples(self, path):
+      index = {c: i for i, c in enumerate(self._classes)}
+      for cls, fname, data in _iter_image_folder(path):
+        if cls not in index:
+          raise ValueError(f"data.paths: class folder {cls!r} in {path} is not among {self._classes}")
+        yield f"{cls}/{fname}", {"image": _decode(data), "label": index[cls]}
+
+  return ImageFolderArrays
+
+
+def image_folder_sources(split_paths: Mapping[str, str], data_dir: str | None = None) -> dict[str, Any]:
+  """Prepares (once, cached under `data_dir`) and opens local image folders or tars.
+
+  Args:
+    split_paths: split name -> a directory or a `.tar` / `.tar.gz` of
+      `<class>/<image>` files, e.g. {"train": ".../cifar10/train.tar.gz"}.
+    data_dir: where the array_record files go (default ~/.cache/sslax/tfds).
+
+  Returns:
+    split name -> a grain-compatible TFDS data source.
+  """
+  for split, p in split_paths.items():
+    if not Path(p).exists():
+      raise ValueError(f"data.paths.{split}: expected an existing folder or tar, got {p!r}")
+  builder = _image_folder_builder_cls()(split_paths=split_paths,
+                                        data_dir=data_dir or DEFAULT_DATA_DIR,
+                                        file_format="array_record")
+  builder.download_and_prepare()
+  return {split: builder.as_data_source(split) for split in split_paths}
+
+
+def tfds_source(name: str, split: str, data_dir: str | None = None, download: bool = True):
+  """A stock TFDS dataset by name (e.g. `cifar10`, `imagenet2012`) as an array_record data source.
+
+  Preparing a stock dataset the first time needs TensorFlow (`pip install
+  sslax[tf]`) and the internet; reading it afterwards needs neither.
+  """
+  import tensorflow_datasets as tfds
+
+  builder = tfds.builder(name, data_dir=data_dir or DEFAULT_DATA_DIR, file_format="array_record")
+  if download:
+    builder.download_and_prepare(file_format="array_record")
+  return builder.as_data_source(split)
+
+
+def get_source(data_config, split: str):
+  """Opens split `split` of the dataset that `data_config` names (see experiments/ configs).
+
+  `data_config.source` is "digits" (embedded), "image_folder" (local
+  folders/tars in `data_config.paths`) or "tfds" (`data_config.name`).
+  """
+  kind = data_config.source
+  if kind == "digits":
+    source = ArraySource(*digits_arrays(split))
+  elif kind == "image_folder":
+    paths = dict(data_config.paths)
+    if split not in paths:
+      raise ValueError(f"data.paths: expected a path for split {split!r}, got splits {sorted(paths)}")
+    source = image_folder_sources(paths, data_config.get("data_dir"))[split]
+  elif kind == "tfds":
+    source = tfds_source(data_config.name, split, data_config.get("data_dir"))
+  else:
+    raise ValueError(f"data.source: expected one of ['digits', 'image_folder', 'tfds'], got {kind!r}")
+  if len(source) == 0:
+    raise ValueError(f"data: split {split!r} of source {kind!r} is empty (expected at least one example)")
+  return source

@@ -1,0 +1,141 @@
+"""The training loop: drives the one train step, logs, monitors, checkpoints, evaluates."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+import warnings
+from typing import Any
+
+import grain
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from sslax.config import validate_config
+from sslax.data import get_source, to_global, train_dataset
+from sslax.eval import extract_features, knn_accuracy, linear_probe, make_feature_fn
+from sslax.methods import make_method
+from sslax.optim import make_optimizer
+from sslax.train.checkpoint import Checkpointer
+from sslax.train.mesh import make_mesh
+from sslax.train.metrics import MetricsWriter
+from sslax.train.state import TrainState, create_train_state
+from sslax.train.step import make_train_step, state_sharding
+
+log = logging.getLogger("sslax")
+
+
+@dataclasses.dataclass
+class TrainResult:
+  state: TrainState
+  method: Any
+  mesh: Any
+  report: dict
+  workdir: str
+
+
+def num_train_steps(config, num_examples: int) -> int:
+  """`train.num_steps` if set, else `train.num_epochs` epochs of full global batches."""
+  if config.train.num_steps > 0:
+    return int(config.train.num_steps)
+  return max(1, int(config.train.num_epochs * num_examples // config.train.batch_size))
+
+
+def _check_inputs(method, source, config, num_devices: int) -> None:
+  """Validates the shape every batch will have, before anything is compiled."""
+  record = source[0]
+  image = np.asarray(record["image"])
+  shape = image.shape
+  if config.data.get("image_size") and image.ndim == 3:
+    shape = (*config.data.image_size, shape[-1])
+  method.validate_batch({"image": np.zeros((config.train.batch_size, *shape), image.dtype)}, num_devices)
+
+
+def evaluate(method, state, mesh, config, train_source, eval_source, *, max_train: int | None = None,
+             probe: bool = True, feature_fn=None) -> dict[str, float]:
+  """kNN (and optionally linear-probe) top-1 of the frozen encoder on the evaluation split."""
+  if max_train and len(train_source) > max_train:
+    train_source = grain.MapDataset.source(train_source)[:max_train]
+  kw = dict(batch_size=config.eval.batch_size, image_size=config.data.get("image_size"),
+            feature_fn=feature_fn)
+  train_x, train_y = extract_features(method, state, train_source, mesh, **kw)
+  test_x, test_y = extract_features(method, state, eval_source, mesh, **kw)
+  out = {"knn_top1": knn_accuracy(train_x, train_y, test_x, test_y, k=config.eval.knn_k,
+                                  temperature=config.eval.knn_temperature)}
+  if probe:
+    out["linear_top1"] = linear_probe(train_x, train_y, test_x, test_y, seed=config.seed)["top1"]
+  return out
+
+
+def train(config, workdir: str, *, progress: bool = True) -> TrainResult:
+  """Runs (or resumes) pretraining as `config` says, writing everything under `workdir`.
+
+  Writes the resolved config, metrics.jsonl, TensorBoard events, Orbax
+  checkpoints (resumed automatically) and `report.json` with the final kNN
+  and linear-probe top-1 on the evaluation split.
+  """
+  validate_config(config)
+  warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
+  os.makedirs(workdir, exist_ok=True)
+  mesh = make_mesh(config.mesh)
+  method = make_method(config)
+  train_source = get_source(config.data, config.data.train_split)
+  eval_source = get_source(config.data, config.data.eval_split)
+  _check_inputs(method, train_source, config, mesh.devices.size)
+
+  total = num_train_steps(config, len(train_source))
+  optimizer = make_optimizer(config.optim, total, config.train.batch_size)
+  state = create_train_state(method, optimizer, config.seed)
+  state = jax.device_put(state, state_sharding(mesh))
+  iterator = iter(train_dataset(train_source, global_batch_size=config.train.batch_size,
+                                seed=config.seed, image_size=config.data.get("image_size")))
+  checkpointer = Checkpointer(workdir, save_every=config.train.checkpoint_every,
+                              max_to_keep=config.train.keep_checkpoints)
+  if checkpointer.latest_step() is not None:
+    state, iterator = checkpointer.restore(state, iterator)
+    log.info("resumed from step %d", int(state.step))
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort(indent=2))
+
+  step_fn = make_train_step(method, optimizer, mesh)
+  feature_fn = make_feature_fn(method, mesh)
+  writer = MetricsWriter(workdir)
+  start = int(jax.device_get(state.step))
+  bar = tqdm(total=total, initial=start, disable=not progress or jax.process_index() != 0,
+             desc=f"{config.method.name}", dynamic_ncols=True)
+  last_time, last_step = time.perf_counter(), start
+  try:
+    for step in range(start, total):
+      batch = to_global(next(iterator), mesh)
+      state, metrics = step_fn(state, batch)
+      done = step + 1
+      if done % config.train.log_every == 0 or done == total:
+        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        now = time.perf_counter()
+        metrics["examples_per_sec"] = (done - last_step) * config.train.batch_size / (now - last_time)
+        last_time, last_step = now, done
+        writer.write(done, metrics)
+        bar.set_postfix(loss=f"{metrics['loss']:.4f}", ex_s=f"{metrics['examples_per_sec']:.0f}")
+      if config.train.knn_every and done % config.train.knn_every == 0 and done < total:
+        knn = evaluate(method, state, mesh, config, train_source, eval_source, probe=False,
+                       max_train=config.eval.monitor_max_train, feature_fn=feature_fn)
+        writer.write(done, {"monitor/knn_top1": knn["knn_top1"]})
+        bar.write(f"step {done}: kNN top-1 {knn['knn_top1']:.4f}")
+      checkpointer.save(state, iterator)
+      bar.update(1)
+    checkpointer.save(state, iterator, force=True)
+  finally:
+    bar.close()
+    checkpointer.close()
+    writer.close()
+
+  report = evaluate(method, state, mesh, config, train_source, eval_source,
+                    probe=config.eval.linear_probe, feature_fn=feature_fn)
+  report["steps"] = total
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "report.json"), "w") as f:
+      json.dump(report, f, indent=2)
+  return TrainResult(state=state, method=method, mesh=mesh, report=report, workdir=workdir)

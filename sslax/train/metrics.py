@@ -1,0 +1,50 @@
+"""Metrics sinks: metrics.jsonl, TensorBoard events, and a progress bar."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import jax
+
+
+class MetricsWriter:
+  """Appends one JSON line per logged step to `<workdir>/metrics.jsonl` and mirrors scalars
+  to TensorBoard (tensorboardX) under `<workdir>/tensorboard`. Only process 0 writes."""
+
+  def __init__(self, workdir: str):
+    self.active = jax.process_index() == 0
+    self._file = self._tb = None
+    if self.active:
+      from tensorboardX import SummaryWriter
+
+      os.makedirs(workdir, exist_ok=True)
+      self._file = open(os.path.join(workdir, "metrics.jsonl"), "a", buffering=1)
+      self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+  def write(self, step: int, metrics: dict[str, float]) -> None:
+    if not self.active:
+      return
+    record = {"step": int(step), "time": time.time(), **{k: float(v) for k, v in metrics.items()}}
+    self._file.write(json.dumps(record) + "\n")
+    for k, v in metrics.items():
+      self._tb.add_scalar(k, float(v), int(step))
+
+  def close(self) -> None:
+    if self.active:
+      self._file.close()
+      self._tb.close()
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  """The records of `<workdir>/metrics.jsonl`, later records of a step replacing earlier ones
+  (a resumed run re-logs nothing twice, but a crash between log and checkpoint may)."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  by_key = {}
+  with open(path) as f:
+    for line in f:
+      rec = json.loads(line)
+      by_key[(rec["step"], tuple(sorted(k for k in rec if k not in ("step", "time"))))] = rec
+  return sorted(by_key.values(), key=lambda r: r["step"])

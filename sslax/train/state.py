@@ -1,0 +1,46 @@
+"""The one train-state pytree.
+
+Everything a run needs to continue exactly lives here and is sharded and
+checkpointed together: online params, batch statistics, optimizer state
+(which also holds EMA targets, see DESIGN.md), per-method state (MoCo queue,
+DINO center, ...), the PRNG key and the step. The data iterator position is
+saved beside it in the same checkpoint (`sslax.train.checkpoint`).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx, struct
+
+
+@struct.dataclass
+class TrainState:
+  step: jax.Array            # int32 scalar
+  params: nnx.State          # nnx.Param leaves of the model
+  batch_stats: nnx.State     # nnx.BatchStat leaves (running means / variances)
+  opt_state: optax.OptState
+  method_state: Any          # a pytree owned by the method; {} when it has none
+  rng: jax.Array             # raw uint32 key; step keys are fold_in(rng, step)
+  graphdef: nnx.GraphDef = struct.field(pytree_node=False)
+
+  def model(self) -> nnx.Module:
+    """The NNX module with this state's parameters and statistics."""
+    return nnx.merge(self.graphdef, self.params, self.batch_stats, copy=True)
+
+
+def split_model(model: nnx.Module) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
+  """(graphdef, params, batch_stats); models may hold no other variable types."""
+  return nnx.split(model, nnx.Param, nnx.BatchStat)
+
+
+def create_train_state(method, optimizer: optax.GradientTransformation, seed: int) -> TrainState:
+  """Builds the model of `method` from `seed` and wraps it with fresh optimizer state."""
+  init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
+  model = method.build_model(nnx.Rngs(params=init_key))
+  graphdef, params, batch_stats = split_model(model)
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
+                    opt_state=optimizer.init(params), method_state=method.init_state(model),
+                    rng=train_key, graphdef=graphdef)

@@ -1,0 +1,52 @@
+"""`make_train_step`: the single jitted, sharded train step shared by every method."""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from sslax.data.pipeline import data_sharding
+from sslax.train.state import TrainState
+
+
+def state_sharding(mesh: Mesh) -> NamedSharding:
+  """Replicated state (pure data parallelism); a prefix sharding for the whole TrainState."""
+  return NamedSharding(mesh, P())
+
+
+def make_train_step(method, optimizer: optax.GradientTransformation, mesh: Mesh) -> Callable:
+  """Returns `step(state, batch) -> (state, metrics)`, one `jax.jit` over `mesh`.
+
+  The batch is sharded along its leading axis over the mesh and the state is
+  replicated and donated. Because arrays are global, the method's loss sees
+  the whole global batch (all negatives, global batch-norm statistics) with no
+  explicit collectives; XLA inserts them.
+
+  The method provides `loss(model, batch, method_state, key, step) ->
+  (loss, aux, new_method_state)`; the step key is `fold_in(state.rng, step)`,
+  so randomness depends only on the seed and the step, not on the device count.
+  """
+
+  def step(state: TrainState, batch):
+    key = jax.random.fold_in(state.rng, state.step)
+
+    def loss_fn(params):
+      model = nnx.merge(state.graphdef, params, state.batch_stats, copy=True)
+      loss, aux, method_state = method.loss(model, batch, state.method_state, key, state.step)
+      return loss, (aux, nnx.state(model, nnx.BatchStat), method_state)
+
+    (loss, (aux, batch_stats, method_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
+                              opt_state=opt_state, method_state=method_state)
+    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
+    return new_state, jax.tree.map(lambda m: jnp.asarray(m, jnp.float32), metrics)
+
+  replicated = state_sharding(mesh)
+  return jax.jit(step, in_shardings=(replicated, data_sharding(mesh)),
+                 out_shardings=(replicated, replicated), donate_argnums=(0,))
