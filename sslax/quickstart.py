@@ -20,7 +20,7 @@ def digits_config(arg: str | None = None):
   """SimCLR on `load_digits` (8x8 grayscale). `arg`: None/"default" or "smoke" (a few steps)."""
   c = base_config()
   c.data.source = "digits"
-  c.model.name, c.model.in_channels, c.model.cifar_stem, c.model.width = "resnet_tiny", 1, True, 32
+  c.model.name, c.model.in_channels, c.model.cifar_stem, c.model.width = "resnet_tiny", 1, True, 16
   c.projector.hidden_dim, c.projector.out_dim = 256, 64
   c.method.temperature = 0.2
   c.augment.crop_size, c.augment.crop_scale = (8, 8), (0.35, 1.0)

@@ -70,12 +70,15 @@ def evaluate(method, state, mesh, config, train_source, eval_source, *, max_trai
   return out
 
 
-def train(config, workdir: str, *, progress: bool = True) -> TrainResult:
+def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = None) -> TrainResult | None:
   """Runs (or resumes) pretraining as `config` says, writing everything under `workdir`.
 
   Writes the resolved config, metrics.jsonl, TensorBoard events, Orbax
   checkpoints (resumed automatically) and `report.json` with the final kNN
   and linear-probe top-1 on the evaluation split.
+
+  `stop_at` stops after that step with a committed checkpoint and no
+  evaluation (returns None), as a preempted job would; running again resumes.
   """
   validate_config(config)
   warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
@@ -126,12 +129,16 @@ def train(config, workdir: str, *, progress: bool = True) -> TrainResult:
         bar.write(f"step {done}: kNN top-1 {knn['knn_top1']:.4f}")
       checkpointer.save(state, iterator)
       bar.update(1)
+      if stop_at is not None and done >= stop_at:
+        break
     checkpointer.save(state, iterator, force=True)
   finally:
     bar.close()
     checkpointer.close()
     writer.close()
 
+  if int(jax.device_get(state.step)) < total:
+    return None
   report = evaluate(method, state, mesh, config, train_source, eval_source,
                     probe=config.eval.linear_probe, feature_fn=feature_fn)
   report["steps"] = total

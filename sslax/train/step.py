@@ -44,7 +44,7 @@ def make_train_step(method, optimizer: optax.GradientTransformation, mesh: Mesh)
     params = optax.apply_updates(state.params, updates)
     new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
                               opt_state=opt_state, method_state=method_state)
-    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
+    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux}
     return new_state, jax.tree.map(lambda m: jnp.asarray(m, jnp.float32), metrics)
 
   replicated = state_sharding(mesh)

@@ -1,0 +1,93 @@
+"""`sslax train | eval | quickstart`."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+
+def _load(args):
+  from sslax.config import apply_overrides, load_config, validate_config
+
+  config = load_config(args.config)
+  apply_overrides(config, args.set or [])
+  return validate_config(config)
+
+
+def _train(args) -> int:
+  from sslax.train.loop import train
+
+  result = train(_load(args), args.workdir, progress=not args.no_progress)
+  print(json.dumps(result.report, indent=2))
+  return 0
+
+
+def _eval(args) -> int:
+  """Restores the latest checkpoint of a workdir and reports kNN / linear-probe top-1."""
+  import jax
+
+  from sslax.data import get_source
+  from sslax.methods import make_method
+  from sslax.optim import make_optimizer
+  from sslax.train.checkpoint import Checkpointer
+  from sslax.train.loop import evaluate, num_train_steps
+  from sslax.train.mesh import make_mesh
+  from sslax.train.state import create_train_state
+  from sslax.data import train_dataset
+  from sslax.train.step import state_sharding
+
+  config = _load(args)
+  mesh = make_mesh(config.mesh)
+  method = make_method(config)
+  train_src = get_source(config.data, config.data.train_split)
+  eval_src = get_source(config.data, config.data.eval_split)
+  optimizer = make_optimizer(config.optim, num_train_steps(config, len(train_src)), config.train.batch_size)
+  state = jax.device_put(create_train_state(method, optimizer, config.seed), state_sharding(mesh))
+  ckpt = Checkpointer(args.workdir, save_every=config.train.checkpoint_every)
+  if ckpt.latest_step() is None:
+    raise SystemExit(f"--workdir: expected checkpoints under {ckpt.directory}, found none")
+  iterator = iter(train_dataset(train_src, global_batch_size=config.train.batch_size, seed=config.seed))
+  state, _ = ckpt.restore(state, iterator)
+  ckpt.close()
+  report = evaluate(method, state, mesh, config, train_src, eval_src, probe=True)
+  report["step"] = int(state.step)
+  print(json.dumps(report, indent=2))
+  return 0
+
+
+def _quickstart(args) -> int:
+  from sslax.quickstart import run_quickstart
+
+  run_quickstart(args.workdir, seed=args.seed, arg=args.variant, progress=not args.no_progress)
+  return 0
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(prog="sslax", description="Self-supervised pretraining in JAX/Flax.")
+  sub = parser.add_subparsers(dest="command", required=True)
+  for name, help_ in [("train", "pretrain (resumes from the workdir's checkpoints)"),
+                      ("eval", "kNN and linear probe of a workdir's latest checkpoint")]:
+    p = sub.add_parser(name, help=help_)
+    p.add_argument("--config", required=True, help="experiments/<method>_<data>.py[:variant]")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
+    p.add_argument("--no_progress", action="store_true")
+  q = sub.add_parser("quickstart", help="SimCLR on bundled digits, then a linear-probe report")
+  q.add_argument("--workdir", default="runs/quickstart")
+  q.add_argument("--seed", type=int, default=0)
+  q.add_argument("--variant", default=None, help="'smoke' for a few steps")
+  q.add_argument("--no_progress", action="store_true")
+  args = parser.parse_args(argv)
+  logging.basicConfig(level=logging.INFO, format="%(message)s")
+  for noisy in ("absl", "jax", "orbax", "tensorflow_datasets"):
+    logging.getLogger(noisy).setLevel(logging.WARNING)
+  try:
+    return {"train": _train, "eval": _eval, "quickstart": _quickstart}[args.command](args)
+  except ValueError as e:
+    print(f"sslax {args.command}: error: {e}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,47 @@
+"""Small shared builders for tests: generated data, smoke configs."""
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def digits_smoke_config(**overrides):
+  from sslax.quickstart import digits_config
+
+  config = digits_config("smoke")
+  for key, value in overrides.items():
+    section, name = key.split(".")
+    config[section][name] = value
+  return config
+
+
+def digits_batch(n=64, seed=0):
+  from sslax.data import digits_arrays
+
+  images, labels = digits_arrays("train")
+  idx = np.random.default_rng(seed).permutation(len(images))[:n]
+  return {"image": images[idx], "label": labels[idx]}
+
+
+def write_image_tar(path, num_per_class=12, classes=("cat", "dog", "frog"), size=(16, 16), seed=0):
+  """A generated `<class>/<i>.png` tar whose classes differ in mean colour (learnable)."""
+  from PIL import Image
+
+  rng = np.random.default_rng(seed)
+  with tarfile.open(path, "w:gz") as tar:
+    for ci, cls in enumerate(classes):
+      for i in range(num_per_class):
+        base = np.zeros((*size, 3), np.float32)
+        base[..., ci % 3] = 180
+        img = np.clip(base + rng.normal(0, 30, base.shape), 0, 255).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG")
+        info = tarfile.TarInfo(f"./{cls}/{i:04d}.png")
+        info.size = len(buf.getvalue())
+        tar.addfile(info, io.BytesIO(buf.getvalue()))
+  return path

@@ -1,0 +1,73 @@
+import os
+
+import pytest
+
+from sslax.config import apply_overrides, base_config, load_config, validate_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("spec", ["simclr_cifar10.py:smoke", "simclr_cifar10.py:cpu",
+                                  "simclr_cifar10.py:full", "simclr_digits.py", "simclr_digits.py:smoke"])
+def test_experiment_configs_load_and_validate(spec):
+  config = load_config(os.path.join(ROOT, "experiments", spec))
+  validate_config(config)
+  assert config.is_locked
+
+
+def test_full_recipe_is_solo_learns():
+  c = load_config(os.path.join(ROOT, "experiments", "simclr_cifar10.py:full"))
+  assert (c.model.name, c.train.batch_size, c.train.num_epochs, c.optim.name, c.method.temperature) == \
+      ("resnet18", 256, 1000, "lars", 0.2)
+
+
+def test_unknown_variant_and_key_fail_naming_them():
+  with pytest.raises(ValueError, match="config arg"):
+    load_config(os.path.join(ROOT, "experiments", "simclr_cifar10.py:huge"))
+  config = load_config(os.path.join(ROOT, "experiments", "simclr_cifar10.py:smoke"))
+  with pytest.raises(ValueError, match="train.batch_sise: unknown config key"):
+    apply_overrides(config, ["train.batch_sise=3"])
+  with pytest.raises(ValueError, match="trian.batch_size: unknown config key"):
+    apply_overrides(config, ["trian.batch_size=3"])
+  with pytest.raises(ValueError, match="train.batch_size: expected a value of type int, got 2.5"):
+    apply_overrides(config, ["train.batch_size=2.5"])
+  apply_overrides(config, ["train.batch_size=64", "optim.name='sgd'"])
+  assert config.train.batch_size == 64 and config.optim.name == "sgd"
+
+
+@pytest.mark.parametrize("key,value,expected", [
+    ("train.batch_size", 0, "train.batch_size: expected a positive integer, got 0"),
+    ("optim.lr", -0.1, "optim.lr: expected a positive number, got -0.1"),
+    ("method.temperature", 0.0, "method.temperature: expected a positive number, got 0.0"),
+    ("augment.flip_prob", 1.5, "augment.flip_prob: expected a probability in [0, 1], got 1.5"),
+    ("augment.crop_scale", (0.5, 0.2), "augment.crop_scale: expected a pair"),
+    ("optim.momentum", 1.0, r"optim.momentum: expected a number in \[0, 1\), got 1.0"),
+])
+def test_out_of_range_values_fail_naming_key_expected_and_actual(key, value, expected):
+  config = base_config()
+  section, name = key.split(".")
+  config[section][name] = value
+  with pytest.raises(ValueError, match=expected.replace("[", r"\[").replace("]", r"\]")
+                     if "\\" not in expected else expected):
+    validate_config(config)
+
+
+def test_mean_std_must_match_channels():
+  config = base_config()
+  config.model.in_channels = 1
+  with pytest.raises(ValueError, match="augment.mean / augment.std: expected 1 values"):
+    validate_config(config)
+
+
+def test_bad_enum_values_fail_when_used():
+  from sslax.methods import make_method
+  from sslax.optim import make_optimizer
+
+  config = base_config()
+  config.method.name = "simclrr"
+  with pytest.raises(ValueError, match="method.name: expected one of"):
+    make_method(config)
+  config = base_config()
+  config.optim.name = "adam"
+  with pytest.raises(ValueError, match="optim.name: expected one of"):
+    make_optimizer(config.optim, 10, 256)

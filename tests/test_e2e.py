@@ -1,0 +1,61 @@
+"""End to end: pretrain a few steps, checkpoint, stop, resume exactly, probe; and the CLI."""
+import json
+import os
+
+import jax
+import numpy as np
+
+from helpers import ROOT, digits_smoke_config, write_image_tar
+from sslax.train.loop import train
+from sslax.train.metrics import read_metrics
+
+
+def _losses(workdir):
+  return {r["step"]: r["loss"] for r in read_metrics(workdir) if "loss" in r}
+
+
+def test_pretrain_checkpoint_resume_probe(tmp_path):
+  config = digits_smoke_config(**{"train.log_every": 1, "train.checkpoint_every": 3})
+  straight = train(config, str(tmp_path / "straight"), progress=False)
+  assert straight.report["steps"] == 6
+  assert 0.0 <= straight.report["linear_top1"] <= 1.0 and 0.0 <= straight.report["knn_top1"] <= 1.0
+
+  resumed_dir = str(tmp_path / "resumed")
+  assert train(config, resumed_dir, stop_at=3, progress=False) is None
+  assert sorted(os.listdir(os.path.join(resumed_dir, "checkpoints")))[-1] == "3"
+  resumed = train(config, resumed_dir, progress=False)
+
+  # per-step losses and every leaf of the final state are identical
+  assert _losses(resumed_dir) == _losses(str(tmp_path / "straight"))
+  for a, b in zip(jax.tree.leaves(jax.device_get(straight.state)), jax.tree.leaves(jax.device_get(resumed.state))):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert resumed.report == straight.report
+  for name in ("config.json", "metrics.jsonl", "report.json", "tensorboard"):
+    assert os.path.exists(os.path.join(resumed_dir, name))
+
+
+def test_cli_train_on_an_image_folder_tar_then_eval(tmp_path, capsys):
+  from sslax.cli import main
+
+  train_tar = write_image_tar(str(tmp_path / "train.tar.gz"), num_per_class=24, seed=0)
+  test_tar = write_image_tar(str(tmp_path / "test.tar.gz"), num_per_class=8, seed=1)
+  args = ["--config", os.path.join(ROOT, "experiments", "simclr_cifar10.py:smoke"),
+          "--workdir", str(tmp_path / "run"), "--no_progress",
+          "--set", f"data.paths.train='{train_tar}'", "--set", f"data.paths.test='{test_tar}'",
+          "--set", f"data.data_dir='{tmp_path / 'tfds'}'", "--set", "augment.crop_size=(16, 16)"]
+  assert main(["train", *args]) == 0
+  report = json.loads((tmp_path / "run" / "report.json").read_text())
+  assert report["steps"] == 4 and 0 <= report["knn_top1"] <= 1
+  capsys.readouterr()
+  assert main(["eval", *args]) == 0
+  out = json.loads(capsys.readouterr().out)
+  assert out["step"] == 4 and "linear_top1" in out
+
+
+def test_cli_reports_bad_override(tmp_path, capsys):
+  from sslax.cli import main
+
+  rc = main(["train", "--config", os.path.join(ROOT, "experiments", "simclr_digits.py:smoke"),
+             "--workdir", str(tmp_path / "x"), "--set", "train.batch_size=0"])
+  assert rc == 2
+  assert "train.batch_size: expected a positive integer, got 0" in capsys.readouterr().err
