@@ -122,7 +122,8 @@ def _image_folder_builder_cls():
 
     def _info(self):
       return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-          "image": tfds.features.Tensor(shape=(None, None, self._channels), dtype=np.uint8),
+          "image": tfds.features.Tensor(shape=(None, None, self._channels), dtype=np.uint8,
+                                       encoding=tfds.features.Encoding.BYTES),
           "label": tfds.features.ClassLabel(names=self._classes),
       }))
 
