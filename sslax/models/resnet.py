@@ -27,6 +27,17 @@ def _bn(c, rngs, zero_init=False):
                        scale_init=nnx.initializers.zeros if zero_init else nnx.initializers.ones)
 
 
+class Projection(nnx.Module):
+  """The 1x1 convolution + batch norm on a residual shortcut whose shape changes."""
+
+  def __init__(self, cin: int, cout: int, stride: int, *, rngs: nnx.Rngs, dtype=None):
+    self.conv = _conv(cin, cout, 1, stride, rngs, dtype)
+    self.bn = _bn(cout, rngs)
+
+  def __call__(self, x, train: bool):
+    return self.bn(self.conv(x), use_running_average=not train)
+
+
 class BasicBlock(nnx.Module):
   expansion = 1
 
@@ -36,15 +47,13 @@ class BasicBlock(nnx.Module):
     self.bn1 = _bn(width, rngs)
     self.conv2 = _conv(width, cout, 3, 1, rngs, dtype)
     self.bn2 = _bn(cout, rngs)
-    project = stride != 1 or cin != cout
-    self.shortcut = _conv(cin, cout, 1, stride, rngs, dtype) if project else None
-    self.shortcut_bn = _bn(cout, rngs) if project else None
+    self.shortcut = Projection(cin, cout, stride, rngs=rngs, dtype=dtype) if stride != 1 or cin != cout else None
 
   def __call__(self, x, train: bool):
     y = jax.nn.relu(self.bn1(self.conv1(x), use_running_average=not train))
     y = self.bn2(self.conv2(y), use_running_average=not train)
     if self.shortcut is not None:
-      x = self.shortcut_bn(self.shortcut(x), use_running_average=not train)
+      x = self.shortcut(x, train)
     return jax.nn.relu(x + y)
 
 
@@ -59,16 +68,14 @@ class Bottleneck(nnx.Module):
     self.bn2 = _bn(width, rngs)
     self.conv3 = _conv(width, cout, 1, 1, rngs, dtype)
     self.bn3 = _bn(cout, rngs)
-    project = stride != 1 or cin != cout
-    self.shortcut = _conv(cin, cout, 1, stride, rngs, dtype) if project else None
-    self.shortcut_bn = _bn(cout, rngs) if project else None
+    self.shortcut = Projection(cin, cout, stride, rngs=rngs, dtype=dtype) if stride != 1 or cin != cout else None
 
   def __call__(self, x, train: bool):
     y = jax.nn.relu(self.bn1(self.conv1(x), use_running_average=not train))
     y = jax.nn.relu(self.bn2(self.conv2(y), use_running_average=not train))
     y = self.bn3(self.conv3(y), use_running_average=not train)
     if self.shortcut is not None:
-      x = self.shortcut_bn(self.shortcut(x), use_running_average=not train)
+      x = self.shortcut(x, train)
     return jax.nn.relu(x + y)
 
 

@@ -31,6 +31,8 @@ class Checkpointer:
 
   def save(self, state: TrainState, data_iterator: Any, *, force: bool = False) -> bool:
     step = int(jax.device_get(state.step))
+    if not force and not self.manager.should_save(step):
+      return False
     if step in self.manager.all_steps():
       return False  # already committed (e.g. the final forced save right after a periodic one)
     return self.manager.save(step, args=ocp.args.Composite(

@@ -1,0 +1,40 @@
+import numpy as np
+
+from sslax.eval import fit_logistic_regression, knn_accuracy, knn_predict, linear_probe
+
+
+def _blobs(n_per_class=40, dim=5, classes=3, spread=0.3, seed=0):
+  rng = np.random.default_rng(seed)
+  centers = rng.normal(size=(classes, dim)) * 3
+  y = np.repeat(np.arange(classes), n_per_class)
+  return (centers[y] + spread * rng.normal(size=(len(y), dim))).astype(np.float32), y.astype(np.int32)
+
+
+def test_linear_probe_separates_blobs_and_fails_on_noise():
+  xtr, ytr = _blobs(seed=0)
+  xte, yte = _blobs(seed=0)[0] + 0.01, _blobs(seed=0)[1]
+  assert linear_probe(xtr, ytr, xte, yte)["top1"] == 1.0
+  rng = np.random.default_rng(1)
+  noise = linear_probe(rng.normal(size=(300, 5)), rng.integers(0, 3, 300), rng.normal(size=(300, 5)),
+                       rng.integers(0, 3, 300))
+  assert noise["top1"] < 0.5
+
+
+def test_logistic_regression_matches_sklearn():
+  from sklearn.linear_model import LogisticRegression
+
+  x, y = _blobs(spread=2.0, seed=2)
+  w, b = fit_logistic_regression(x, y, 3, l2=1e-2, steps=300)
+  # sklearn's C is the inverse of the summed-loss penalty: C = 1 / (2 * l2 * n)
+  ref = LogisticRegression(C=1.0 / (2 * 1e-2 * len(x)), max_iter=5000, tol=1e-10).fit(x, y)
+  np.testing.assert_allclose(np.asarray(x @ np.asarray(w) + np.asarray(b)).argmax(1), ref.predict(x))
+  np.testing.assert_allclose(np.asarray(w).T - np.asarray(w).T.mean(0), ref.coef_ - ref.coef_.mean(0), atol=2e-3)
+
+
+def test_knn_weighted_vote():
+  train = np.array([[1, 0], [0.9, 0.1], [0, 1]], np.float32)
+  labels = np.array([0, 0, 1])
+  pred = knn_predict(train, labels, np.array([[1, 0.05], [0.05, 1]], np.float32), num_classes=2, k=2)
+  np.testing.assert_array_equal(pred, [0, 1])
+  x, y = _blobs(seed=3)
+  assert knn_accuracy(x, y, x, y, k=5) == 1.0
