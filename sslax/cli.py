@@ -24,18 +24,15 @@ def _train(args) -> int:
 
 
 def _eval(args) -> int:
-  """Restores the latest checkpoint of a workdir and reports kNN / linear-probe top-1."""
+  """Reports kNN / linear-probe top-1 of a workdir's latest checkpoint, or with
+  `--random_init` of the same encoder at random initialization (the baseline)."""
   import jax
 
-  from sslax.data import get_source
+  from sslax.data import get_source, train_dataset
   from sslax.methods import make_method
   from sslax.optim import make_optimizer
-  from sslax.train.checkpoint import Checkpointer
+  from sslax.train import Checkpointer, create_train_state, make_mesh, state_sharding
   from sslax.train.loop import evaluate, num_train_steps
-  from sslax.train.mesh import make_mesh
-  from sslax.train.state import create_train_state
-  from sslax.data import train_dataset
-  from sslax.train.step import state_sharding
 
   config = _load(args)
   mesh = make_mesh(config.mesh)
@@ -44,15 +41,22 @@ def _eval(args) -> int:
   eval_src = get_source(config.data, config.data.eval_split)
   optimizer = make_optimizer(config.optim, num_train_steps(config, len(train_src)), config.train.batch_size)
   state = jax.device_put(create_train_state(method, optimizer, config.seed), state_sharding(mesh))
-  ckpt = Checkpointer(args.workdir, save_every=config.train.checkpoint_every)
-  if ckpt.latest_step() is None:
-    raise SystemExit(f"--workdir: expected checkpoints under {ckpt.directory}, found none")
-  iterator = iter(train_dataset(train_src, global_batch_size=config.train.batch_size, seed=config.seed))
-  state, _ = ckpt.restore(state, iterator)
-  ckpt.close()
+  if not args.random_init:
+    if not args.workdir:
+      raise ValueError("--workdir: expected a workdir with checkpoints (or pass --random_init), got none")
+    ckpt = Checkpointer(args.workdir, save_every=config.train.checkpoint_every)
+    if ckpt.latest_step() is None:
+      raise ValueError(f"--workdir: expected checkpoints under {ckpt.directory}, found none")
+    iterator = iter(train_dataset(train_src, global_batch_size=config.train.batch_size, seed=config.seed))
+    state, _ = ckpt.restore(state, iterator)
+    ckpt.close()
   report = evaluate(method, state, mesh, config, train_src, eval_src, probe=True)
   report["step"] = int(state.step)
+  report["init"] = "random" if args.random_init else "checkpoint"
   print(json.dumps(report, indent=2))
+  if args.output:
+    with open(args.output, "w") as f:
+      json.dump(report, f, indent=2)
   return 0
 
 
@@ -70,9 +74,12 @@ def main(argv=None) -> int:
                       ("eval", "kNN and linear probe of a workdir's latest checkpoint")]:
     p = sub.add_parser(name, help=help_)
     p.add_argument("--config", required=True, help="experiments/<method>_<data>.py[:variant]")
-    p.add_argument("--workdir", required=True)
+    p.add_argument("--workdir", required=name == "train")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
     p.add_argument("--no_progress", action="store_true")
+  sub.choices["eval"].add_argument("--random_init", action="store_true",
+                                   help="evaluate the encoder at random init (seed from the config)")
+  sub.choices["eval"].add_argument("--output", help="also write the report as JSON here")
   q = sub.add_parser("quickstart", help="SimCLR on bundled digits, then a linear-probe report")
   q.add_argument("--workdir", default="runs/quickstart")
   q.add_argument("--seed", type=int, default=0)

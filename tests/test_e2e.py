@@ -49,7 +49,10 @@ def test_cli_train_on_an_image_folder_tar_then_eval(tmp_path, capsys):
   capsys.readouterr()
   assert main(["eval", *args]) == 0
   out = json.loads(capsys.readouterr().out)
-  assert out["step"] == 4 and "linear_top1" in out
+  assert out["step"] == 4 and "linear_top1" in out and out["init"] == "checkpoint"
+  assert main(["eval", "--random_init", "--output", str(tmp_path / "random.json"), *args]) == 0
+  baseline = json.loads((tmp_path / "random.json").read_text())
+  assert baseline["step"] == 0 and baseline["init"] == "random"
 
 
 def test_cli_reports_bad_override(tmp_path, capsys):
