@@ -127,6 +127,7 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
                        max_train=config.eval.monitor_max_train, feature_fn=feature_fn)
         writer.write(done, {"monitor/knn_top1": knn["knn_top1"]})
         bar.write(f"step {done}: kNN top-1 {knn['knn_top1']:.4f}")
+        last_time = time.perf_counter()  # throughput counts train steps only
       checkpointer.save(state, iterator)
       bar.update(1)
       if stop_at is not None and done >= stop_at:
