@@ -30,8 +30,7 @@ def _eval(args) -> int:
 
   from sslax.data import get_source, train_dataset
   from sslax.methods import make_method
-  from sslax.optim import make_optimizer
-  from sslax.train import Checkpointer, create_train_state, make_mesh, state_sharding
+  from sslax.train import Checkpointer, build_optimizer, create_train_state, make_mesh, state_sharding
   from sslax.train.loop import evaluate, num_train_steps
 
   config = _load(args)
@@ -39,7 +38,7 @@ def _eval(args) -> int:
   method = make_method(config)
   train_src = get_source(config.data, config.data.train_split)
   eval_src = get_source(config.data, config.data.eval_split)
-  optimizer = make_optimizer(config.optim, num_train_steps(config, len(train_src)), config.train.batch_size)
+  optimizer = build_optimizer(method, config, num_train_steps(config, len(train_src)))
   state = jax.device_put(create_train_state(method, optimizer, config.seed), state_sharding(mesh))
   if not args.random_init:
     if not args.workdir:

@@ -11,6 +11,7 @@ import ast
 import importlib.util
 import numbers
 import os
+import sys
 from typing import Any, Callable, Sequence
 
 import ml_collections
@@ -23,7 +24,13 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     raise ValueError(f"--config: expected an existing config file, got {path!r}")
   module_spec = importlib.util.spec_from_file_location(f"sslax_config_{abs(hash(path))}", path)
   module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
+  # Config files may import shared settings from their own folder (experiments/cifar10_common.py).
+  folder = os.path.dirname(os.path.abspath(path))
+  sys.path.insert(0, folder)
+  try:
+    module_spec.loader.exec_module(module)
+  finally:
+    sys.path.remove(folder)
   if not hasattr(module, "get_config"):
     raise ValueError(f"--config: expected {path} to define get_config(arg), it does not")
   config = module.get_config(arg or None)
@@ -112,7 +119,6 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("optim.momentum", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
     ("optim.warmup_steps", _nonneg_int, "a non-negative integer"),
     ("optim.final_lr_fraction", _prob, "a number in [0, 1]"),
-    ("method.temperature", _pos, "a positive number"),
     ("model.in_channels", _pos_int, "a positive integer"),
     ("projector.hidden_dim", _pos_int, "a positive integer"),
     ("projector.out_dim", _pos_int, "a positive integer"),
@@ -128,6 +134,8 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("augment.contrast", lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
     ("augment.saturation", lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
     ("augment.hue", lambda v: _is_num(v) and 0 <= v <= 0.5, "a number in [0, 0.5]"),
+    ("monitor.collapse_std_ratio", _nonneg, "a non-negative number (0: off)"),
+    ("monitor.collapse_rank", _nonneg, "a non-negative number (0: off)"),
     ("eval.knn_k", _pos_int, "a positive integer"),
     ("eval.knn_temperature", _pos, "a positive number"),
     ("eval.batch_size", _pos_int, "a positive integer"),
@@ -146,6 +154,19 @@ def _lookup(config, dotted):
 _MISSING = object()
 
 
+def check_config_value(config: ml_collections.ConfigDict, key: str, ok: Callable[[Any], bool], expected: str) -> None:
+  """Raises ValueError naming `key`, the `expected` value and the actual one unless `ok(value)`."""
+  value = _lookup(config, key)
+  if value is _MISSING:
+    raise ValueError(f"{key}: missing from the config (expected {expected})")
+  try:
+    good = ok(value)
+  except TypeError:
+    good = False
+  if not good or isinstance(value, bool) and "bool" not in expected:
+    raise ValueError(f"{key}: expected {expected}, got {value!r}")
+
+
 def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Raises ValueError naming the first key whose value is missing or out of range."""
   for key, ok, expected in _CHECKS:
@@ -159,6 +180,12 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   if len(config.augment.mean) != config.model.in_channels or len(config.augment.std) != config.model.in_channels:
     raise ValueError(f"augment.mean / augment.std: expected {config.model.in_channels} values (model.in_channels), "
                      f"got {len(config.augment.mean)} and {len(config.augment.std)}")
+  for key, value in (config.get("augment_view2") or {}).items():
+    if key not in config.augment:
+      raise ValueError(f"augment_view2.{key}: expected a key of augment ({sorted(config.augment)}), got {key!r}")
+    for check_key, ok, expected in _CHECKS:
+      if check_key == f"augment.{key}" and not ok(value):
+        raise ValueError(f"augment_view2.{key}: expected {expected}, got {value!r}")
   if any(s <= 0 for s in config.augment.std):
     raise ValueError(f"augment.std: expected positive values, got {tuple(config.augment.std)}")
   return config
@@ -179,6 +206,8 @@ def base_config() -> ml_collections.ConfigDict:
       "brightness": 0.4, "contrast": 0.4, "saturation": 0.2, "hue": 0.1, "jitter_prob": 0.8,
       "grayscale_prob": 0.2, "blur_prob": 0.0, "solarize_prob": 0.0,
       "mean": (0.4914, 0.4822, 0.4465), "std": (0.2470, 0.2435, 0.2616)})
+  # Overrides of `augment` for the second view (BYOL's asymmetric recipe); empty: same as view 1.
+  c.augment_view2 = ml_collections.ConfigDict()
   c.data = ml_collections.ConfigDict({
       "source": "tfds", "name": "cifar10", "paths": ml_collections.ConfigDict(),
       "data_dir": ml_collections.FieldReference(None, field_type=str),
@@ -191,6 +220,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.train = ml_collections.ConfigDict({
       "batch_size": 256, "num_steps": 0, "num_epochs": 1.0, "log_every": 50,
       "checkpoint_every": 1000, "keep_checkpoints": 3, "knn_every": 0})
+  c.monitor = ml_collections.ConfigDict({"collapse_std_ratio": 0.1, "collapse_rank": 1.5})
   c.eval = ml_collections.ConfigDict({
       "knn_k": 200, "knn_temperature": 0.07, "batch_size": 512, "linear_probe": True,
       "monitor_max_train": 10000})

@@ -45,3 +45,33 @@ def write_image_tar(path, num_per_class=12, classes=("cat", "dog", "frog"), size
         info.size = len(buf.getvalue())
         tar.addfile(info, io.BytesIO(buf.getvalue()))
   return path
+
+
+METHOD_NAMES = ("simclr", "byol", "simsiam", "moco", "dino", "vicreg", "barlow_twins")
+
+
+def method_digits_config(name, **overrides):
+  """`experiments/<name>_cifar10.py:smoke` with its data swapped for the bundled 8x8 digits."""
+  from sslax.config import load_config
+
+  config = load_config(os.path.join(ROOT, "experiments", f"{name}_cifar10.py:smoke"))
+  config.unlock()
+  config.data.source = "digits"
+  config.model.in_channels, config.model.width = 1, 8
+  config.augment.crop_size, config.augment.crop_scale = (8, 8), (0.35, 1.0)
+  config.augment.flip_prob, config.augment.saturation, config.augment.hue = 0.0, 0.0, 0.0
+  config.augment.grayscale_prob = 0.0
+  config.augment.mean, config.augment.std = (0.3,), (0.4,)
+  config.train.batch_size, config.train.num_steps, config.train.checkpoint_every = 64, 6, 3
+  if name == "dino":
+    config.method.local_crop_size = (4, 4)
+  if name == "moco":
+    config.method.queue_size = 128
+  for key, value in overrides.items():
+    node = config
+    *parents, leaf = key.split(".")
+    for part in parents:
+      node = node[part]
+    node[leaf] = value
+  config.lock()
+  return config

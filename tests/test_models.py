@@ -1,9 +1,10 @@
 import jax
+import numpy as np
 import jax.numpy as jnp
 import pytest
 from flax import nnx
 
-from sslax.models import MLPHead, resnet
+from sslax.models import DINOHead, MLPHead, resnet, vit
 
 
 def _num_params(module):
@@ -33,3 +34,36 @@ def test_models_return_output_and_named_features():
 def test_unknown_model_name():
   with pytest.raises(ValueError, match="model.name: expected one of"):
     resnet("resnet19", rngs=nnx.Rngs(0))
+
+
+def test_vit_small_parameter_count_matches_timm():
+  # timm's vit_small_patch16_224 without its classifier: 21,665,664 parameters.
+  model = nnx.eval_shape(lambda: vit("vit_small", image_size=224, patch_size=16, rngs=nnx.Rngs(0)))
+  assert _num_params(model) == 21_665_664
+
+
+def test_vit_returns_class_token_and_takes_other_resolutions():
+  model = vit("vit_tiny", image_size=32, patch_size=4, depth=2, rngs=nnx.Rngs(0))
+  cls, feats = model(jnp.ones((2, 32, 32, 3)))
+  assert cls.shape == (2, 192) and feats["tokens"].shape == (2, 65, 192)
+  local, feats = model(jnp.ones((2, 16, 16, 3)))  # DINO's local crops: position embeddings resized
+  assert local.shape == (2, 192) and feats["tokens"].shape == (2, 17, 192)
+  with pytest.raises(ValueError, match="model.patch_size: expected a divisor"):
+    vit("vit_tiny", image_size=32, patch_size=5, rngs=nnx.Rngs(0))
+
+
+def test_dino_head_normalizes_prototypes_and_can_freeze_them():
+  head = DINOHead(16, 32, 8, 20, norm_last_layer=True, rngs=nnx.Rngs(0))
+  x = jax.random.normal(jax.random.PRNGKey(0), (4, 16))
+  logits, feats = head(x)
+  assert logits.shape == (4, 20)
+  np.testing.assert_allclose(np.linalg.norm(np.asarray(feats["embedding"]), axis=1), 1.0, rtol=1e-5)
+  assert float(jnp.abs(logits).max()) <= 1.0 + 1e-5  # unit embedding . unit prototype
+  graphdef, params = nnx.split(head, nnx.Param)
+
+  def loss(p, freeze):
+    return jnp.sum(nnx.merge(graphdef, p)(x, freeze_prototypes=freeze)[0] ** 2)
+
+  assert float(jnp.abs(jax.grad(loss)(params, True)["prototypes"][...]).max()) == 0.0
+  assert float(jnp.abs(jax.grad(loss)(params, False)["prototypes"][...]).max()) > 0.0
+  assert float(jnp.abs(jax.grad(loss)(params, True)["linears"][0]["kernel"][...]).max()) > 0.0

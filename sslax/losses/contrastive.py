@@ -79,3 +79,53 @@ def nt_xent_loss(
   loss, aux = info_nce_loss(logits, positive_index, valid=not_self)
   aux["positive_similarity"] = jnp.mean(jnp.sum(z[:n] * z[n:], axis=1))
   return loss, aux
+
+
+def moco_loss(q: jax.Array, k: jax.Array, queue: jax.Array, *, temperature: float = 0.2
+              ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """MoCo's InfoNCE of queries against their key and a queue of past keys.
+
+  He et al., "Momentum Contrast for Unsupervised Visual Representation
+  Learning" (CVPR 2020), eq. 1; v2 (Chen et al. 2020) only changes the head
+  and augmentations. As the reference code and solo-learn's
+  `moco_loss_func`: logits = [q.k, q.queue] / T, cross-entropy with the key
+  at column 0.
+
+  Args:
+    q: [N, D] queries (online encoder); l2-normalized here.
+    k: [N, D] keys of the same images, other view (momentum encoder);
+      l2-normalized here, gradients stopped.
+    queue: [K, D] past keys (already normalized), gradients stopped.
+    temperature: T > 0.
+
+  Returns: (mean loss, {"accuracy": fraction of queries ranking their key first}).
+  """
+  q = l2_normalize(q.astype(jnp.float32))
+  k = jax.lax.stop_gradient(l2_normalize(k.astype(jnp.float32)))
+  queue = jax.lax.stop_gradient(queue.astype(jnp.float32))
+  positive = jnp.sum(q * k, axis=1, keepdims=True)
+  logits = jnp.concatenate([positive, q @ queue.T], axis=1) / temperature
+  return info_nce_loss(logits, jnp.zeros(q.shape[0], jnp.int32))
+
+
+def moco_v3_loss(q1: jax.Array, q2: jax.Array, k1: jax.Array, k2: jax.Array, *, temperature: float = 0.2
+                 ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """MoCo v3's symmetrized in-batch InfoNCE, no queue.
+
+  Chen, Xie, He, "An Empirical Study of Training Self-Supervised Vision
+  Transformers" (ICCV 2021), Algorithm 1: ctr(q1, k2) + ctr(q2, k1) with
+  ctr(q, k) = CE(q k^T / T, arange(N)) * 2T. Keys of the whole global batch
+  are the negatives.
+
+  Args: q1, q2 [N, D] online predictions of views 1 and 2; k1, k2 [N, D]
+  momentum-encoder projections (gradients stopped). Returns (loss, aux).
+  """
+  def ctr(q, k):
+    q = l2_normalize(q.astype(jnp.float32))
+    k = jax.lax.stop_gradient(l2_normalize(k.astype(jnp.float32)))
+    loss, aux = info_nce_loss(q @ k.T / temperature, jnp.arange(q.shape[0]))
+    return loss * 2 * temperature, aux["accuracy"]
+
+  l12, a12 = ctr(q1, k2)
+  l21, a21 = ctr(q2, k1)
+  return l12 + l21, {"accuracy": (a12 + a21) / 2}

@@ -1,7 +1,13 @@
 """One module per method: how to build the model, which views to make, which loss."""
+from sslax.methods.base import SiameseNet, TwoViewMethod
+from sslax.methods.byol import BYOL
+from sslax.methods.dino import DINO
+from sslax.methods.moco import MoCo
+from sslax.methods.redundancy import BarlowTwins, VICReg
 from sslax.methods.simclr import SimCLR
+from sslax.methods.simsiam import SimSiam
 
-METHODS = {"simclr": SimCLR}
+METHODS = {m.name: m for m in (SimCLR, BYOL, SimSiam, MoCo, DINO, VICReg, BarlowTwins)}
 
 
 def make_method(config):
@@ -12,4 +18,5 @@ def make_method(config):
   return METHODS[name](config)
 
 
-__all__ = ["METHODS", "SimCLR", "make_method"]
+__all__ = ["BYOL", "BarlowTwins", "DINO", "METHODS", "MoCo", "SiameseNet", "SimCLR", "SimSiam", "TwoViewMethod",
+           "VICReg", "make_method"]

@@ -1,5 +1,21 @@
 """Flax NNX modules. Every model returns `(output, features)`."""
-from sslax.models.heads import MLPHead
-from sslax.models.resnet import RESNET_NAMES, ResNet, resnet
+from flax import nnx
 
-__all__ = ["MLPHead", "RESNET_NAMES", "ResNet", "resnet"]
+from sslax.models.heads import DINOHead, MLPHead
+from sslax.models.resnet import RESNET_NAMES, ResNet, resnet
+from sslax.models.vit import VIT_NAMES, ViT, vit
+
+
+def build_encoder(model_config, rngs: nnx.Rngs):
+  """The backbone named by `model.name` (a ResNet or a ViT); it has `.num_features`."""
+  name = model_config.name
+  if name in RESNET_NAMES:
+    return resnet(name, in_channels=model_config.in_channels, cifar_stem=model_config.cifar_stem,
+                  width=model_config.get("width"), rngs=rngs)
+  if name in VIT_NAMES:
+    return vit(name, in_channels=model_config.in_channels, image_size=model_config.get("image_size", 32),
+               patch_size=model_config.get("patch_size", 4), depth=model_config.get("depth"), rngs=rngs)
+  raise ValueError(f"model.name: expected one of {sorted(RESNET_NAMES + VIT_NAMES)}, got {name!r}")
+
+
+__all__ = ["DINOHead", "MLPHead", "RESNET_NAMES", "ResNet", "VIT_NAMES", "ViT", "build_encoder", "resnet", "vit"]

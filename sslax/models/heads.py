@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 
@@ -36,3 +37,43 @@ class MLPHead(nnx.Module):
     if self.last_norm is not None:
       x = self.last_norm(x, use_running_average=not train)
     return x, {"hidden": hidden}
+
+
+class DINOHead(nnx.Module):
+  """DINO's projection head (Caron et al., ICCV 2021, and its reference code):
+
+  an MLP (GELU, `num_layers` linear layers, optional BatchNorm) down to a
+  `bottleneck_dim` embedding, l2-normalized, then a weight-normalized linear
+  layer without bias onto `num_prototypes` logits. With `norm_last_layer`
+  the weight-norm gain is fixed to 1 (each prototype a unit vector);
+  otherwise it is a learned per-prototype gain initialized to 1.
+  Returns `(logits [B, K], {"embedding": [B, bottleneck_dim]})`.
+  """
+
+  def __init__(self, in_features: int, hidden_features: int = 2048, bottleneck_dim: int = 256,
+               num_prototypes: int = 65536, *, num_layers: int = 3, batch_norm: bool = False,
+               norm_last_layer: bool = True, rngs: nnx.Rngs):
+    trunc = nnx.initializers.truncated_normal(stddev=0.02)
+    dims = [in_features] + [hidden_features] * (num_layers - 1) + [bottleneck_dim]
+    self.linears = nnx.List([nnx.Linear(a, b, kernel_init=trunc, rngs=rngs) for a, b in zip(dims[:-1], dims[1:])])
+    self.norms = nnx.List([nnx.BatchNorm(d, momentum=0.9, rngs=rngs) for d in dims[1:-1]] if batch_norm else [])
+    self.prototypes = nnx.Param(trunc(rngs.params(), (bottleneck_dim, num_prototypes)))
+    self.gain = None if norm_last_layer else nnx.Param(jnp.ones((num_prototypes,), jnp.float32))
+
+  def __call__(self, x: jax.Array, train: bool = True, freeze_prototypes: jax.Array | bool = False):
+    for i, linear in enumerate(self.linears[:-1]):
+      x = linear(x)
+      if self.norms:
+        x = self.norms[i](x, use_running_average=not train)
+      x = jax.nn.gelu(x, approximate=False)
+    x = self.linears[-1](x)
+    embedding = x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), 1e-24))
+    v = self.prototypes[...]
+    # DINO cancels the last layer's gradients during the first epoch(s); a where on a
+    # stop-gradient does that inside the one jitted step.
+    v = jnp.where(freeze_prototypes, jax.lax.stop_gradient(v), v)
+    w = v * jax.lax.rsqrt(jnp.maximum(jnp.sum(v * v, axis=0, keepdims=True), 1e-24))
+    if self.gain is not None:
+      gain = jnp.where(freeze_prototypes, jax.lax.stop_gradient(self.gain[...]), self.gain[...])
+      w = w * gain
+    return embedding @ w, {"embedding": embedding}

@@ -54,10 +54,19 @@ def ema_target(tau: float | Callable[[jax.Array], jax.Array]) -> optax.GradientT
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+def _ema_states(opt_state) -> list[EmaTargetState]:
+  return [s for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, EmaTargetState))
+          if isinstance(s, EmaTargetState)]
+
+
 def ema_target_params(opt_state) -> Any:
   """The target parameters held by the `ema_target` inside `opt_state` (any chain nesting)."""
-  found = [s for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, EmaTargetState))
-           if isinstance(s, EmaTargetState)]
+  found = _ema_states(opt_state)
   if len(found) != 1:
     raise ValueError(f"opt_state: expected exactly one ema_target state, found {len(found)}")
   return found[0].target
+
+
+def find_ema_target(opt_state) -> Any | None:
+  """Like `ema_target_params`, but None when `opt_state` holds no `ema_target`."""
+  return ema_target_params(opt_state) if _ema_states(opt_state) else None

@@ -16,13 +16,12 @@ from tqdm.auto import tqdm
 
 from sslax.config import validate_config
 from sslax.data import get_source, to_global, train_dataset
-from sslax.eval import extract_features, knn_accuracy, linear_probe, make_feature_fn
+from sslax.eval import collapse_alarm, extract_features, knn_accuracy, linear_probe, make_feature_fn
 from sslax.methods import make_method
-from sslax.optim import make_optimizer
 from sslax.train.checkpoint import Checkpointer
 from sslax.train.mesh import make_mesh
 from sslax.train.metrics import MetricsWriter
-from sslax.train.state import TrainState, create_train_state
+from sslax.train.state import TrainState, build_optimizer, create_train_state
 from sslax.train.step import make_train_step, state_sharding
 
 log = logging.getLogger("sslax")
@@ -90,7 +89,7 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   _check_inputs(method, train_source, config, mesh.devices.size)
 
   total = num_train_steps(config, len(train_source))
-  optimizer = make_optimizer(config.optim, total, config.train.batch_size)
+  optimizer = build_optimizer(method, config, total)
   state = create_train_state(method, optimizer, config.seed)
   state = jax.device_put(state, state_sharding(mesh))
   iterator = iter(train_dataset(train_source, global_batch_size=config.train.batch_size,
@@ -120,6 +119,13 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
         now = time.perf_counter()
         metrics["examples_per_sec"] = (done - last_step) * config.train.batch_size / (now - last_time)
         last_time, last_step = now, done
+        if collapse_alarm(metrics, std_ratio_threshold=config.monitor.collapse_std_ratio,
+                          rank_threshold=config.monitor.collapse_rank):
+          metrics["collapse/alarm"] = 1.0
+          log.warning("step %d: the embeddings look collapsed (std * sqrt(d) = %.4f, effective rank = %.2f)",
+                      done, metrics["collapse/std_ratio"], metrics["collapse/rank"])
+          warnings.warn(f"step {done}: collapse alarm (std * sqrt(d) = {metrics['collapse/std_ratio']:.4f}, "
+                        f"effective rank = {metrics['collapse/rank']:.2f})", RuntimeWarning)
         writer.write(done, metrics)
         bar.set_postfix(loss=f"{metrics['loss']:.4f}", ex_s=f"{metrics['examples_per_sec']:.0f}")
       if config.train.knn_every and done % config.train.knn_every == 0 and done < total:

@@ -15,6 +15,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx, struct
 
+from sslax.optim import ema_target, make_optimizer
+
 
 @struct.dataclass
 class TrainState:
@@ -36,11 +38,19 @@ def split_model(model: nnx.Module) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
   return nnx.split(model, nnx.Param, nnx.BatchStat)
 
 
+def build_optimizer(method, config, total_steps: int) -> optax.GradientTransformation:
+  """The config's optimizer, followed by an `ema_target` when the method has a target network."""
+  tx = make_optimizer(config.optim, total_steps, config.train.batch_size)
+  tau = method.ema_schedule(total_steps)
+  return tx if tau is None else optax.chain(tx, ema_target(tau))
+
+
 def create_train_state(method, optimizer: optax.GradientTransformation, seed: int) -> TrainState:
   """Builds the model of `method` from `seed` and wraps it with fresh optimizer state."""
   init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
   model = method.build_model(nnx.Rngs(params=init_key))
+  method_key = jax.random.fold_in(init_key, 1)
   graphdef, params, batch_stats = split_model(model)
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
-                    opt_state=optimizer.init(params), method_state=method.init_state(model),
+                    opt_state=optimizer.init(params), method_state=method.init_state(model, method_key),
                     rng=train_key, graphdef=graphdef)

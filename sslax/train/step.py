@@ -10,6 +10,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sslax.data.pipeline import data_sharding
+from sslax.optim.ema import find_ema_target
 from sslax.train.state import TrainState
 
 
@@ -26,17 +27,24 @@ def make_train_step(method, optimizer: optax.GradientTransformation, mesh: Mesh)
   the whole global batch (all negatives, global batch-norm statistics) with no
   explicit collectives; XLA inserts them.
 
-  The method provides `loss(model, batch, method_state, key, step) ->
+  The method provides `loss(model, batch, method_state, key, step, target) ->
   (loss, aux, new_method_state)`; the step key is `fold_in(state.rng, step)`,
   so randomness depends only on the seed and the step, not on the device count.
+  When the optimizer holds an `ema_target`, `target` is the network with the
+  target parameters (gradients stopped) and the current batch statistics;
+  otherwise None.
   """
 
   def step(state: TrainState, batch):
     key = jax.random.fold_in(state.rng, state.step)
+    target_params = find_ema_target(state.opt_state)
 
     def loss_fn(params):
       model = nnx.merge(state.graphdef, params, state.batch_stats, copy=True)
-      loss, aux, method_state = method.loss(model, batch, state.method_state, key, state.step)
+      target = None
+      if target_params is not None:
+        target = nnx.merge(state.graphdef, jax.lax.stop_gradient(target_params), state.batch_stats, copy=True)
+      loss, aux, method_state = method.loss(model, batch, state.method_state, key, state.step, target)
       return loss, (aux, nnx.state(model, nnx.BatchStat), method_state)
 
     (loss, (aux, batch_stats, method_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)

@@ -1,0 +1,72 @@
+"""MoCo: queries from the online encoder against keys from a momentum (EMA) encoder.
+
+v2 (default): He et al., "Momentum Contrast for Unsupervised Visual
+Representation Learning" (CVPR 2020) with Chen et al.'s v2 MLP head and
+augmentations (arXiv:2003.04297), symmetrized over the two views as
+solo-learn's MoCo V2+: one FIFO queue of past keys per view, shape
+[2, K, D], part of `TrainState.method_state` and filled from the global batch.
+Shuffling BN is not needed: batch norm here sees the whole global batch.
+v3 (`method.version = "v3"`): Chen, Xie, He (ICCV 2021): a predictor on the
+online branch, in-batch keys, no queue.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from sslax.config import check_config_value
+from sslax.eval.collapse import collapse_metrics
+from sslax.losses import l2_normalize, moco_loss, moco_v3_loss
+from sslax.methods.base import MomentumMixin, SiameseNet, TwoViewMethod
+
+
+def enqueue(queue: jax.Array, keys: jax.Array, ptr: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Writes keys [V, N, D] into queue [V, K, D] at rows ptr..ptr+N (K % N == 0); returns (queue, new ptr)."""
+  n, size = keys.shape[1], queue.shape[1]
+  queue = jax.lax.dynamic_update_slice(queue, keys.astype(queue.dtype), (0, ptr, 0))
+  return queue, (ptr + n) % size
+
+
+@dataclasses.dataclass(frozen=True)
+class MoCo(MomentumMixin, TwoViewMethod):
+  name = "moco"
+
+  def check_config(self):
+    self.check_momentum()
+    check_config_value(self.config, "method.temperature", lambda v: v > 0, "a positive number")
+    check_config_value(self.config, "method.version", lambda v: v in ("v2", "v3"), "'v2' or 'v3'")
+    if self.config.method.version == "v2":
+      batch = self.config.train.batch_size
+      check_config_value(self.config, "method.queue_size",
+                         lambda v: isinstance(v, int) and v > 0 and v % batch == 0,
+                         f"a positive multiple of train.batch_size ({batch})")
+
+  def build_model(self, rngs):
+    predictor = self.config.predictor if self.config.method.version == "v3" else None
+    return SiameseNet(self.config.model, self.config.projector, predictor, rngs=rngs)
+
+  def init_state(self, model, key):
+    if self.config.method.version == "v3":
+      return {}
+    shape = (2, self.config.method.queue_size, self.config.projector.out_dim)
+    # As the reference: the queue starts as random unit vectors.
+    return {"queue": l2_normalize(jax.random.normal(key, shape, jnp.float32)),
+            "queue_ptr": jnp.zeros((), jnp.int32)}
+
+  def loss(self, model, batch, method_state, key, step, target=None):
+    x, z, n = self.online_and_views(model, batch, key)
+    k, _ = target(x, train=True)
+    k = jax.lax.stop_gradient(k)
+    temperature = self.config.method.temperature
+    if self.config.method.version == "v3":
+      p = model.predict(z, train=True)
+      loss, aux = moco_v3_loss(p[:n], p[n:], k[:n], k[n:], temperature=temperature)
+      return loss, {**aux, **collapse_metrics(z[:n])}, method_state
+    queue = method_state["queue"]
+    l1, aux1 = moco_loss(z[:n], k[n:], queue[1], temperature=temperature)
+    l2, aux2 = moco_loss(z[n:], k[:n], queue[0], temperature=temperature)
+    new_queue, ptr = enqueue(queue, l2_normalize(jnp.stack([k[:n], k[n:]])), method_state["queue_ptr"])
+    aux = {"accuracy": (aux1["accuracy"] + aux2["accuracy"]) / 2, **collapse_metrics(z[:n])}
+    return (l1 + l2) / 2, aux, {"queue": new_queue, "queue_ptr": ptr}

@@ -1,0 +1,125 @@
+"""Every method through the shared step: 1 vs 8 devices, its extra state, and a smoke run with a probe."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from helpers import METHOD_NAMES, digits_batch, method_digits_config
+from sslax.data import to_global
+from sslax.methods import make_method
+from sslax.optim import ema_target, ema_target_params
+from sslax.train import create_train_state, make_mesh, make_train_step, state_sharding
+from sslax.train.loop import train
+from sslax.train.metrics import read_metrics
+
+
+def _sgd_with_target(method, lr=1.0):
+  # Plain SGD makes the params' change exactly -lr * grads; the EMA target as the real optimizer has it.
+  tau = method.ema_schedule(10)
+  return optax.sgd(lr) if tau is None else optax.chain(optax.sgd(lr), ema_target(tau))
+
+
+def _one_step(mesh, config, batch):
+  method = make_method(config)
+  tx = _sgd_with_target(method)
+  state = jax.device_put(create_train_state(method, tx, seed=0), state_sharding(mesh))
+  before = jax.device_get(state)
+  new_state, metrics = make_train_step(method, tx, mesh)(state, to_global(batch, mesh))
+  after = jax.device_get(new_state)
+  grads = jax.tree.map(lambda a, b: a - b, before.params, after.params)
+  return before, after, metrics, grads
+
+
+def _assert_trees_close(a, b):
+  # 1e-5 relative to each leaf's scale: float32 sums in another order differ by ~1e-7 per term.
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    x, y = np.asarray(x), np.asarray(y)
+    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(y).max(initial=0))))
+
+
+@pytest.mark.parametrize("name", METHOD_NAMES)
+def test_same_loss_grads_and_state_on_1_and_8_devices(name, devices):
+  config = method_digits_config(name)
+  batch = digits_batch(64)
+  _, s1, m1, g1 = _one_step(make_mesh({"data": 1}, devices[:1]), config, batch)
+  _, s8, m8, g8 = _one_step(make_mesh({"data": -1}, devices), config, batch)
+  np.testing.assert_allclose(float(m1["loss"]), float(m8["loss"]), rtol=1e-5)
+  assert np.isfinite(float(m1["loss"]))
+  _assert_trees_close(g1, g8)
+  _assert_trees_close(s1.batch_stats, s8.batch_stats)
+  _assert_trees_close(s1.method_state, s8.method_state)
+  _assert_trees_close(s1.opt_state, s8.opt_state)
+  assert {"collapse/std", "collapse/std_ratio", "collapse/rank"} <= set(m1)
+
+
+def test_byol_target_is_the_ema_of_the_params_through_the_step(devices):
+  config = method_digits_config("byol", **{"method.base_tau": 0.9, "method.final_tau": 0.9})
+  before, after, _, _ = _one_step(make_mesh({"data": -1}, devices), config, digits_batch(64))
+  expected = jax.tree.map(lambda t, p: t + 0.1 * (p - t), ema_target_params(before.opt_state), after.params)
+  _assert_trees_close(ema_target_params(after.opt_state), expected)
+  moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), ema_target_params(after.opt_state), before.params)
+  assert max(jax.tree.leaves(moved)) > 0
+
+
+def test_moco_queue_takes_the_global_batch_of_keys(devices):
+  config = method_digits_config("moco")
+  before, after, _, _ = _one_step(make_mesh({"data": -1}, devices), config, digits_batch(64))
+  q0, q1 = np.asarray(before.method_state["queue"]), np.asarray(after.method_state["queue"])
+  assert q1.shape == (2, 128, config.projector.out_dim)
+  assert int(after.method_state["queue_ptr"]) == 64
+  assert not np.allclose(q0[:, :64], q1[:, :64]) and np.array_equal(q0[:, 64:], q1[:, 64:])
+  np.testing.assert_allclose(np.linalg.norm(q1, axis=-1), 1.0, rtol=1e-5)
+
+
+def test_moco_v3_has_no_queue_and_a_predictor(devices):
+  config = method_digits_config("moco", **{"method.version": "v3"})
+  before, after, metrics, _ = _one_step(make_mesh({"data": -1}, devices), config, digits_batch(64))
+  assert after.method_state == {} and "predictor" in after.params and np.isfinite(float(metrics["loss"]))
+
+
+def test_dino_center_follows_the_teacher(devices):
+  config = method_digits_config("dino")
+  before, after, metrics, _ = _one_step(make_mesh({"data": -1}, devices), config, digits_batch(64))
+  assert float(np.abs(before.method_state["center"]).max()) == 0.0
+  assert float(np.abs(after.method_state["center"]).max()) > 0.0
+  np.testing.assert_allclose(float(metrics["teacher_temperature"]), config.method.warmup_teacher_temperature,
+                             rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", METHOD_NAMES)
+def test_smoke_pretrain_then_probe(name, tmp_path):
+  result = train(method_digits_config(name, **{"train.num_steps": 4, "train.log_every": 2}), str(tmp_path),
+                 progress=False)
+  assert 0.0 <= result.report["linear_top1"] <= 1.0 and 0.0 <= result.report["knn_top1"] <= 1.0
+  records = read_metrics(str(tmp_path))
+  assert all(np.isfinite(r["loss"]) for r in records)
+  assert not any(r.get("collapse/alarm") for r in records)  # a healthy run raises no alarm
+
+
+@pytest.mark.parametrize("override,message", [
+    ({"method.queue_size": 100}, "method.queue_size: expected a positive multiple of train.batch_size (64), got 100"),
+    ({"method.version": "v4"}, "method.version: expected 'v2' or 'v3', got 'v4'"),
+    ({"method.base_tau": 1.5}, "method.base_tau: expected a number in [0, 1], got 1.5"),
+])
+def test_moco_config_errors_name_the_key(override, message):
+  with pytest.raises(ValueError, match=re_escape(message)):
+    make_method(method_digits_config("moco", **override))
+
+
+def test_dino_and_view2_config_errors_name_the_key():
+  with pytest.raises(ValueError, match=re_escape("method.student_temperature: expected a positive number, got -0.1")):
+    make_method(method_digits_config("dino", **{"method.student_temperature": -0.1}))
+  from sslax.config import validate_config
+
+  config = method_digits_config("byol")
+  config.unlock()
+  config.augment_view2.solarize_prob = 2.0
+  with pytest.raises(ValueError, match=re_escape("augment_view2.solarize_prob: expected a probability in [0, 1], got 2.0")):
+    validate_config(config)
+
+
+def re_escape(text):
+  import re
+
+  return re.escape(text)
