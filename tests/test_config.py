@@ -7,12 +7,33 @@ from sslax.config import apply_overrides, base_config, load_config, validate_con
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.parametrize("spec", ["simclr_cifar10.py:smoke", "simclr_cifar10.py:cpu",
-                                  "simclr_cifar10.py:full", "simclr_digits.py", "simclr_digits.py:smoke"])
+_METHODS = ("simclr", "byol", "simsiam", "moco", "dino", "vicreg", "barlow_twins")
+
+
+@pytest.mark.parametrize("spec", [f"{m}_cifar10.py:{v}" for m in _METHODS for v in ("smoke", "cpu", "full")]
+                         + ["simclr_cifar10.py:cpu_long", "simclr_digits.py", "simclr_digits.py:smoke"])
 def test_experiment_configs_load_and_validate(spec):
+  from sslax.methods import make_method
+
   config = load_config(os.path.join(ROOT, "experiments", spec))
   validate_config(config)
+  assert make_method(config).name == config.method.name
   assert config.is_locked
+
+
+def test_cpu_budget_is_shared_by_every_method():
+  budgets = {(c.model.name, c.model.width, c.train.batch_size, c.train.num_steps, c.seed)
+             for c in (load_config(os.path.join(ROOT, "experiments", f"{m}_cifar10.py:cpu")) for m in _METHODS)}
+  assert budgets == {("resnet_tiny", 16, 256, 250, 0)}
+
+
+def test_method_config_errors_name_key_expected_and_actual():
+  from sslax.methods import make_method
+
+  config = base_config()
+  config.method.temperature = 0.0
+  with pytest.raises(ValueError, match="method.temperature: expected a positive number, got 0.0"):
+    make_method(config)
 
 
 def test_full_recipe_is_solo_learns():
@@ -38,7 +59,6 @@ def test_unknown_variant_and_key_fail_naming_them():
 @pytest.mark.parametrize("key,value,expected", [
     ("train.batch_size", 0, "train.batch_size: expected a positive integer, got 0"),
     ("optim.lr", -0.1, "optim.lr: expected a positive number, got -0.1"),
-    ("method.temperature", 0.0, "method.temperature: expected a positive number, got 0.0"),
     ("augment.flip_prob", 1.5, "augment.flip_prob: expected a probability in [0, 1], got 1.5"),
     ("augment.crop_scale", (0.5, 0.2), "augment.crop_scale: expected a pair"),
     ("optim.momentum", 1.0, r"optim.momentum: expected a number in \[0, 1\), got 1.0"),

@@ -89,8 +89,8 @@ def test_dino_center_follows_the_teacher(devices):
 
 @pytest.mark.parametrize("name", METHOD_NAMES)
 def test_smoke_pretrain_then_probe(name, tmp_path):
-  result = train(method_digits_config(name, **{"train.num_steps": 4, "train.log_every": 2}), str(tmp_path),
-                 progress=False)
+  config = method_digits_config(name, **{"train.num_steps": 4, "train.log_every": 2, "eval.linear_probe": True})
+  result = train(config, str(tmp_path), progress=False)
   assert 0.0 <= result.report["linear_top1"] <= 1.0 and 0.0 <= result.report["knn_top1"] <= 1.0
   records = read_metrics(str(tmp_path))
   assert all(np.isfinite(r["loss"]) for r in records)
@@ -123,3 +123,15 @@ def re_escape(text):
   import re
 
   return re.escape(text)
+
+
+@pytest.mark.parametrize("name", ["simclr", "dino"])
+def test_a_vit_backbone_works_for_the_methods(name, devices):
+  config = method_digits_config(name, **{"model.name": "vit_tiny"})
+  config.unlock()
+  config.model.depth, config.model.image_size, config.model.patch_size = 1, 8, 4
+  config.lock()
+  _, s1, m1, _ = _one_step(make_mesh({"data": 1}, devices[:1]), config, digits_batch(32))
+  _, s8, m8, _ = _one_step(make_mesh({"data": -1}, devices), config, digits_batch(32))
+  np.testing.assert_allclose(float(m1["loss"]), float(m8["loss"]), rtol=1e-5)
+  assert "cls_token" in s8.params["encoder"]
