@@ -93,6 +93,13 @@ def main(argv=None) -> int:
   except ValueError as e:
     print(f"sslax {args.command}: error: {e}", file=sys.stderr)
     return 2
+  except RuntimeError as e:
+    from sslax.train.loop import NonFiniteError
+
+    if not isinstance(e, NonFiniteError):
+      raise
+    print(f"sslax {args.command}: error: {e}", file=sys.stderr)
+    return 3
 
 
 if __name__ == "__main__":

@@ -114,6 +114,8 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("train.checkpoint_every", _pos_int, "a positive integer"),
     ("train.keep_checkpoints", _pos_int, "a positive integer"),
     ("train.knn_every", _nonneg_int, "a non-negative integer (0: off)"),
+    ("train.nonfinite_policy", lambda v: v in ("abort", "skip"), "'abort' or 'skip'"),
+    ("train.allow_resume_changes", lambda v: isinstance(v, bool), "True or False"),
     ("optim.lr", _pos, "a positive number"),
     ("optim.weight_decay", _nonneg, "a non-negative number"),
     ("optim.momentum", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
@@ -219,7 +221,11 @@ def base_config() -> ml_collections.ConfigDict:
       "b1": 0.9, "b2": 0.999})
   c.train = ml_collections.ConfigDict({
       "batch_size": 256, "num_steps": 0, "num_epochs": 1.0, "log_every": 50,
-      "checkpoint_every": 1000, "keep_checkpoints": 3, "knn_every": 0})
+      "checkpoint_every": 1000, "keep_checkpoints": 3, "knn_every": 0,
+      # abort: stop without committing another checkpoint; skip: drop the update, count it, go on.
+      "nonfinite_policy": "abort",
+      # Resuming with another seed, batch size, dataset or augmentation is refused unless True.
+      "allow_resume_changes": False})
   c.monitor = ml_collections.ConfigDict({"collapse_std_ratio": 0.1, "collapse_rank": 1.5})
   c.eval = ml_collections.ConfigDict({
       "knn_k": 200, "knn_temperature": 0.07, "batch_size": 512, "linear_probe": True,

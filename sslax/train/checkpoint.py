@@ -1,6 +1,7 @@
 """Orbax checkpoints of the whole TrainState plus the grain iterator position."""
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -29,6 +30,9 @@ class Checkpointer:
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
 
+  def should_save(self, step: int) -> bool:
+    return self.manager.should_save(step)
+
   def save(self, state: TrainState, data_iterator: Any, *, force: bool = False) -> bool:
     step = int(jax.device_get(state.step))
     if not force and not self.manager.should_save(step):
@@ -53,3 +57,55 @@ class Checkpointer:
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()
+
+
+FINGERPRINT_FILE = "run_fingerprint.json"
+
+
+def run_fingerprint(config) -> dict[str, Any]:
+  """The config values a checkpoint's data position and randomness depend on, flattened.
+
+  Resuming with another seed, global batch size, dataset or augmentation
+  would silently change which examples come next and how they are augmented.
+  """
+  flat = {"seed": config.seed, "train.batch_size": config.train.batch_size}
+  for section in ("data", "augment", "augment_view2"):
+    node = config.get(section)
+    if node is None:
+      continue
+    for key, value in _flatten(node.to_dict(), section).items():
+      flat[key] = list(value) if isinstance(value, tuple) else value
+  return flat
+
+
+def _flatten(d, prefix):
+  out = {}
+  for key, value in d.items():
+    if isinstance(value, dict):
+      out.update(_flatten(value, f"{prefix}.{key}"))
+    else:
+      out[f"{prefix}.{key}"] = value
+  return out
+
+
+def check_run_fingerprint(directory: str, config, *, allow_changes: bool = False) -> None:
+  """Writes the fingerprint on a fresh run; on resume raises ValueError naming each changed field
+  with both values, unless `allow_changes` (then the new fingerprint replaces the old one)."""
+  path = os.path.join(directory, FINGERPRINT_FILE)
+  current = json.loads(json.dumps(run_fingerprint(config)))  # tuples -> lists, as stored
+  if os.path.exists(path):
+    with open(path) as f:
+      saved = json.load(f)
+    changed = [(k, saved.get(k, "<absent>"), current.get(k, "<absent>"))
+               for k in sorted(set(saved) | set(current)) if saved.get(k, "<absent>") != current.get(k, "<absent>")]
+    if changed and not allow_changes:
+      detail = "; ".join(f"{k}: checkpoint has {a!r}, this run has {b!r}" for k, a, b in changed)
+      raise ValueError(f"resume: the checkpoints in {directory} were written with another config ({detail}). "
+                       "Use another workdir, or pass --set train.allow_resume_changes=True to resume anyway")
+    if not changed:
+      return
+  os.makedirs(directory, exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(current, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)  # atomic: a crash leaves the old file or the new one

@@ -18,13 +18,17 @@ from sslax.config import validate_config
 from sslax.data import get_source, to_global, train_dataset
 from sslax.eval import collapse_alarm, extract_features, knn_accuracy, linear_probe, make_feature_fn
 from sslax.methods import make_method
-from sslax.train.checkpoint import Checkpointer
+from sslax.train.checkpoint import Checkpointer, check_run_fingerprint
 from sslax.train.mesh import make_mesh
 from sslax.train.metrics import MetricsWriter
 from sslax.train.state import TrainState, build_optimizer, create_train_state
 from sslax.train.step import make_train_step, state_sharding
 
 log = logging.getLogger("sslax")
+
+
+class NonFiniteError(RuntimeError):
+  """A step produced a non-finite loss, gradient or parameter under `train.nonfinite_policy=abort`."""
 
 
 @dataclasses.dataclass
@@ -69,6 +73,18 @@ def evaluate(method, state, mesh, config, train_source, eval_source, *, max_trai
   return out
 
 
+def _check_finite(state, config, writer, step: int, metrics=None) -> None:
+  """Under `abort`, stops before any further checkpoint once a step was non-finite (the step itself
+  already dropped that update, so no state leaf is non-finite)."""
+  bad = int(jax.device_get(state.nonfinite_steps))
+  if bad and config.train.nonfinite_policy == "abort":
+    record = {k: float(v) for k, v in jax.device_get(metrics or {}).items()}
+    writer.write(step, {**record, "nonfinite_steps": float(bad)})
+    raise NonFiniteError(f"step {step}: {bad} step(s) had a non-finite loss, gradient or parameter "
+                         "(train.nonfinite_policy='abort'); the last committed checkpoint is kept. "
+                         "Set train.nonfinite_policy='skip' to drop such steps and go on")
+
+
 def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = None) -> TrainResult | None:
   """Runs (or resumes) pretraining as `config` says, writing everything under `workdir`.
 
@@ -97,11 +113,13 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   checkpointer = Checkpointer(workdir, save_every=config.train.checkpoint_every,
                               max_to_keep=config.train.keep_checkpoints)
   if checkpointer.latest_step() is not None:
+    check_run_fingerprint(checkpointer.directory, config, allow_changes=config.train.allow_resume_changes)
     state, iterator = checkpointer.restore(state, iterator)
     log.info("resumed from step %d", int(state.step))
+  else:
+    check_run_fingerprint(checkpointer.directory, config, allow_changes=True)
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json_best_effort(indent=2))
-
   step_fn = make_train_step(method, optimizer, mesh)
   feature_fn = make_feature_fn(method, mesh)
   writer = MetricsWriter(workdir)
@@ -114,8 +132,12 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
       batch = to_global(next(iterator), mesh)
       state, metrics = step_fn(state, batch)
       done = step + 1
-      if done % config.train.log_every == 0 or done == total:
+      logging_now = done % config.train.log_every == 0 or done == total
+      if logging_now or checkpointer.should_save(done):
+        _check_finite(state, config, writer, done, metrics)
+      if logging_now:
         metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        metrics["nonfinite_steps"] = float(jax.device_get(state.nonfinite_steps))
         now = time.perf_counter()
         metrics["examples_per_sec"] = (done - last_step) * config.train.batch_size / (now - last_time)
         last_time, last_step = now, done
@@ -138,6 +160,7 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
       bar.update(1)
       if stop_at is not None and done >= stop_at:
         break
+    _check_finite(state, config, writer, int(jax.device_get(state.step)))
     checkpointer.save(state, iterator, force=True)
   finally:
     bar.close()

@@ -26,6 +26,7 @@ class TrainState:
   opt_state: optax.OptState
   method_state: Any          # a pytree owned by the method; {} when it has none
   rng: jax.Array             # raw uint32 key; step keys are fold_in(rng, step)
+  nonfinite_steps: jax.Array  # int32: steps whose update was dropped for a non-finite value
   graphdef: nnx.GraphDef = struct.field(pytree_node=False)
 
   def model(self) -> nnx.Module:
@@ -53,4 +54,4 @@ def create_train_state(method, optimizer: optax.GradientTransformation, seed: in
   graphdef, params, batch_stats = split_model(model)
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
                     opt_state=optimizer.init(params), method_state=method.init_state(model, method_key),
-                    rng=train_key, graphdef=graphdef)
+                    rng=train_key, nonfinite_steps=jnp.zeros((), jnp.int32), graphdef=graphdef)

@@ -14,6 +14,12 @@ from sslax.optim.ema import find_ema_target
 from sslax.train.state import TrainState
 
 
+def _all_finite(tree) -> jax.Array:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+            if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
 def state_sharding(mesh: Mesh) -> NamedSharding:
   """Replicated state (pure data parallelism); a prefix sharding for the whole TrainState."""
   return NamedSharding(mesh, P())
@@ -50,9 +56,15 @@ def make_train_step(method, optimizer: optax.GradientTransformation, mesh: Mesh)
     (loss, (aux, batch_stats, method_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
-                              opt_state=opt_state, method_state=method_state)
-    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux}
+    # A non-finite loss, gradient or updated parameter drops the whole update: every leaf
+    # but the step and the counter stays bit-identical (the loop applies train.nonfinite_policy).
+    finite = _all_finite((loss, grads, params, batch_stats, opt_state, method_state))
+    keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+    new_state = state.replace(
+        step=state.step + 1, params=keep(params, state.params), batch_stats=keep(batch_stats, state.batch_stats),
+        opt_state=keep(opt_state, state.opt_state), method_state=keep(method_state, state.method_state),
+        nonfinite_steps=state.nonfinite_steps + (1 - finite.astype(jnp.int32)))
+    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), "nonfinite": 1.0 - finite.astype(jnp.float32), **aux}
     return new_state, jax.tree.map(lambda m: jnp.asarray(m, jnp.float32), metrics)
 
   replicated = state_sharding(mesh)
