@@ -30,8 +30,8 @@ def _eval(args) -> int:
 
   from sslax.data import get_source, train_dataset
   from sslax.methods import make_method
-  from sslax.train import Checkpointer, build_optimizer, create_train_state, make_mesh, state_sharding
-  from sslax.train.loop import evaluate, num_train_steps
+  from sslax.train import build_optimizer, create_train_state, make_mesh, state_sharding
+  from sslax.train.loop import evaluate, make_checkpointer, num_train_steps
 
   config = _load(args)
   mesh = make_mesh(config.mesh)
@@ -43,7 +43,7 @@ def _eval(args) -> int:
   if not args.random_init:
     if not args.workdir:
       raise ValueError("--workdir: expected a workdir with checkpoints (or pass --random_init), got none")
-    ckpt = Checkpointer(args.workdir, save_every=config.train.checkpoint_every)
+    ckpt = make_checkpointer(config, args.workdir)
     if ckpt.latest_step() is None:
       raise ValueError(f"--workdir: expected checkpoints under {ckpt.directory}, found none")
     iterator = iter(train_dataset(train_src, global_batch_size=config.train.batch_size, seed=config.seed))
@@ -95,7 +95,11 @@ def main(argv=None) -> int:
     return 2
   except RuntimeError as e:
     from sslax.train.loop import NonFiniteError
+    from sslax.train.preemption import Preempted
 
+    if isinstance(e, Preempted):
+      print(f"sslax {args.command}: preempted: {e}", file=sys.stderr)
+      return 143  # as a process killed by SIGTERM: schedulers requeue it
     if not isinstance(e, NonFiniteError):
       raise
     print(f"sslax {args.command}: error: {e}", file=sys.stderr)

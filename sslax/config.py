@@ -116,6 +116,8 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("train.knn_every", _nonneg_int, "a non-negative integer (0: off)"),
     ("train.nonfinite_policy", lambda v: v in ("abort", "skip"), "'abort' or 'skip'"),
     ("train.allow_resume_changes", lambda v: isinstance(v, bool), "True or False"),
+    ("train.async_checkpoint", lambda v: isinstance(v, bool), "True or False"),
+    ("train.on_corrupt_checkpoint", lambda v: v in ("fallback", "fail"), "'fallback' or 'fail'"),
     ("optim.lr", _pos, "a positive number"),
     ("optim.weight_decay", _nonneg, "a non-negative number"),
     ("optim.momentum", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
@@ -225,7 +227,11 @@ def base_config() -> ml_collections.ConfigDict:
       # abort: stop without committing another checkpoint; skip: drop the update, count it, go on.
       "nonfinite_policy": "abort",
       # Resuming with another seed, batch size, dataset or augmentation is refused unless True.
-      "allow_resume_changes": False})
+      "allow_resume_changes": False,
+      # Saves are written in the background while training goes on.
+      "async_checkpoint": True,
+      # fallback: a checkpoint failing its manifest check is set aside and the previous one restored.
+      "on_corrupt_checkpoint": "fallback"})
   c.monitor = ml_collections.ConfigDict({"collapse_std_ratio": 0.1, "collapse_rank": 1.5})
   c.eval = ml_collections.ConfigDict({
       "knn_k": 200, "knn_temperature": 0.07, "batch_size": 512, "linear_probe": True,

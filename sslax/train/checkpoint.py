@@ -1,8 +1,14 @@
-"""Orbax checkpoints of the whole TrainState plus the grain iterator position."""
+"""Orbax checkpoints of the whole TrainState plus the grain iterator position, with integrity manifests."""
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import shutil
+import threading
+import time
+import warnings
 from typing import Any
 
 import grain
@@ -11,23 +17,104 @@ import orbax.checkpoint as ocp
 
 from sslax.train.state import TrainState
 
+log = logging.getLogger("sslax")
+
+
+MANIFEST_FILE = "sslax_manifest.json"
+
+
+class CheckpointCorruptError(RuntimeError):
+  """A checkpoint failed its integrity check (or none is valid); the message names the path."""
+
+
+def _sha256(path: str) -> str:
+  with open(path, "rb") as f:
+    return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def write_manifest(step_dir: str) -> None:
+  """Records every file of a committed step (size and SHA-256) in `<step_dir>/sslax_manifest.json`.
+
+  Orbax makes a save atomic (temporary folder, then rename) but records no
+  checksums; this manifest is sslax's commit marker and lets a restore find
+  truncated, altered or missing files before any tensor is read.
+  """
+  files = {}
+  for dirpath, _, names in os.walk(step_dir):
+    for name in names:
+      path = os.path.join(dirpath, name)
+      rel = os.path.relpath(path, step_dir)
+      if rel != MANIFEST_FILE:
+        files[rel] = {"size": os.path.getsize(path), "sha256": _sha256(path)}
+  tmp = os.path.join(step_dir, MANIFEST_FILE + ".tmp")
+  with open(tmp, "w") as f:
+    json.dump({"files": files}, f, indent=1, sort_keys=True)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, os.path.join(step_dir, MANIFEST_FILE))
+
+
+def verify_manifest(step_dir: str) -> str | None:
+  """None when every file of the step's manifest is there with its size and checksum; otherwise
+  what is wrong, naming the path."""
+  manifest = os.path.join(step_dir, MANIFEST_FILE)
+  if not os.path.exists(manifest):
+    return f"{manifest} is missing (the save of this step never finished)"
+  try:
+    with open(manifest) as f:
+      files = json.load(f)["files"]
+  except (ValueError, KeyError) as e:
+    return f"{manifest} is unreadable ({e})"
+  for rel, expected in sorted(files.items()):
+    path = os.path.join(step_dir, rel)
+    if not os.path.exists(path):
+      return f"{path} is missing"
+    size = os.path.getsize(path)
+    if size != expected["size"]:
+      return f"{path} has {size} bytes, expected {expected['size']} (truncated or overwritten)"
+    if _sha256(path) != expected["sha256"]:
+      return f"{path} does not match its SHA-256 checksum (the file was altered)"
+  return None
+
 
 class Checkpointer:
   """An `ocp.CheckpointManager` under `<workdir>/checkpoints` with two items:
   `state` (the TrainState pytree, sharded as it is) and `data` (the grain
-  iterator state, one JSON per process). Saves are asynchronous; a step is
-  committed only when both items are written (Orbax's atomic rename).
+  iterator state, one JSON per process).
+
+  A step is committed in two phases: Orbax writes it to a temporary folder
+  and renames it (atomic), then sslax writes its manifest of sizes and
+  checksums. Only steps with a valid manifest are restored; `on_corrupt`
+  says whether an invalid latest step falls back to the previous valid one
+  (with a warning; the bad folder is moved to `checkpoints_corrupt/`) or
+  fails. Temporary folders of interrupted saves are removed on start.
   """
 
-  def __init__(self, workdir: str, *, save_every: int, max_to_keep: int = 3):
-    self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+  def __init__(self, workdir: str, *, save_every: int, max_to_keep: int = 3, async_save: bool = True,
+               on_corrupt: str = "fallback"):
+    if on_corrupt not in ("fallback", "fail"):
+      raise ValueError(f"train.on_corrupt_checkpoint: expected 'fallback' or 'fail', got {on_corrupt!r}")
+    self.workdir = os.path.abspath(workdir)
+    self.directory = os.path.join(self.workdir, "checkpoints")
+    self.on_corrupt = on_corrupt
+    self.async_save = async_save
     options = ocp.CheckpointManagerOptions(save_interval_steps=max(1, save_every),
-                                           max_to_keep=max_to_keep, create=True,
-                                           enable_async_checkpointing=True)
+                                           # +1: the step being committed (Orbax done, manifest not
+                                           # yet) must not push out the previous committed step.
+                                           max_to_keep=max_to_keep + 1, create=True,
+                                           enable_async_checkpointing=async_save,
+                                           cleanup_tmp_directories=True)
     self.manager = ocp.CheckpointManager(self.directory, options=options,
                                          item_names=("state", "data"))
+    self._last_saved = None
+    self._manifest_thread: threading.Thread | None = None
+    self._manifest_error: BaseException | None = None
+
+  def _step_dir(self, step: int) -> str:
+    return os.path.join(self.directory, str(step))
 
   def latest_step(self) -> int | None:
+    """The latest step Orbax committed (its manifest is checked only by `restore`)."""
     return self.manager.latest_step()
 
   def should_save(self, step: int) -> bool:
@@ -37,25 +124,83 @@ class Checkpointer:
     step = int(jax.device_get(state.step))
     if not force and not self.manager.should_save(step):
       return False
-    if step in self.manager.all_steps():
-      return False  # already committed (e.g. the final forced save right after a periodic one)
-    return self.manager.save(step, args=ocp.args.Composite(
+    if step == self._last_saved or step in self.manager.all_steps():
+      return False  # already saved or in flight (e.g. the final forced save right after a periodic one)
+    self._join_manifest()
+    self._last_saved = step
+    saved = self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(data_iterator)),
         force=force)
+    if saved:
+      if self.async_save:  # the manifest follows the background commit without blocking training
+        self._manifest_thread = threading.Thread(target=self._commit_manifest, args=(step,), daemon=True,
+                                                 name=f"sslax-manifest-{step}")
+        self._manifest_thread.start()
+      else:
+        self._commit_manifest(step)
+    return saved
+
+  def _commit_manifest(self, step: int) -> None:
+    try:
+      self.manager.wait_until_finished()
+      if jax.process_index() == 0:
+        write_manifest(self._step_dir(step))
+    except BaseException as e:  # surfaced by the next save / wait
+      self._manifest_error = e
+
+  def _join_manifest(self) -> None:
+    if self._manifest_thread is not None:
+      self._manifest_thread.join()
+      self._manifest_thread = None
+    if self._manifest_error is not None:
+      error, self._manifest_error = self._manifest_error, None
+      raise RuntimeError(f"checkpoint: writing the manifest failed: {error}") from error
 
   def restore(self, abstract_state: TrainState, data_iterator: Any, step: int | None = None):
-    """Restores into the shapes, dtypes and shardings of `abstract_state`; returns (state, iterator)."""
-    step = self.latest_step() if step is None else step
+    """Restores into the shapes, dtypes and shardings of `abstract_state`; returns (state, iterator).
+
+    Checks the step's manifest first (the latest valid step when `step` is
+    None, falling back past invalid ones as `on_corrupt` says).
+    """
+    self.wait()
+    candidates = sorted(self.manager.all_steps(), reverse=True) if step is None else [step]
+    problems = []
+    for candidate in candidates:
+      problem = verify_manifest(self._step_dir(candidate))
+      if problem is None:
+        if problems:
+          self.manager.reload()
+        return self._restore(candidate, abstract_state, data_iterator)
+      problems.append(f"step {candidate}: {problem}")
+      if self.on_corrupt == "fail" or step is not None:
+        raise CheckpointCorruptError(f"checkpoint step {candidate} is invalid: {problem} "
+                                     "(set train.on_corrupt_checkpoint='fallback' to restore the previous step)")
+      moved = self._quarantine(candidate)
+      message = f"checkpoint step {candidate} is invalid: {problem}; moved it to {moved} and trying the previous step"
+      log.warning(message)
+      warnings.warn(message, RuntimeWarning)
+    raise CheckpointCorruptError(f"no valid checkpoint under {self.directory}: " + "; ".join(problems))
+
+  def _quarantine(self, step: int) -> str:
+    target = os.path.join(self.workdir, "checkpoints_corrupt", f"{step}-{int(time.time())}")
+    if jax.process_index() == 0:
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      shutil.move(self._step_dir(step), target)
+    return target
+
+  def _restore(self, step, abstract_state, data_iterator):
     target = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
     restored = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(target), data=grain.checkpoint.CheckpointRestore(data_iterator)))
     return restored["state"], restored["data"]
 
   def wait(self) -> None:
+    """Blocks until the last save is committed, manifest included."""
     self.manager.wait_until_finished()
+    self._join_manifest()
 
   def close(self) -> None:
-    self.manager.wait_until_finished()
+    self.wait()
     self.manager.close()
 
 

@@ -21,6 +21,7 @@ from sslax.methods import make_method
 from sslax.train.checkpoint import Checkpointer, check_run_fingerprint
 from sslax.train.mesh import make_mesh
 from sslax.train.metrics import MetricsWriter
+from sslax.train.preemption import Preempted, PreemptionNotice
 from sslax.train.state import TrainState, build_optimizer, create_train_state
 from sslax.train.step import make_train_step, state_sharding
 
@@ -73,6 +74,11 @@ def evaluate(method, state, mesh, config, train_source, eval_source, *, max_trai
   return out
 
 
+def make_checkpointer(config, workdir: str) -> Checkpointer:
+  return Checkpointer(workdir, save_every=config.train.checkpoint_every, max_to_keep=config.train.keep_checkpoints,
+                      async_save=config.train.async_checkpoint, on_corrupt=config.train.on_corrupt_checkpoint)
+
+
 def _check_finite(state, config, writer, step: int, metrics=None) -> None:
   """Under `abort`, stops before any further checkpoint once a step was non-finite (the step itself
   already dropped that update, so no state leaf is non-finite)."""
@@ -110,8 +116,7 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   state = jax.device_put(state, state_sharding(mesh))
   iterator = iter(train_dataset(train_source, global_batch_size=config.train.batch_size,
                                 seed=config.seed, image_size=config.data.get("image_size")))
-  checkpointer = Checkpointer(workdir, save_every=config.train.checkpoint_every,
-                              max_to_keep=config.train.keep_checkpoints)
+  checkpointer = make_checkpointer(config, workdir)
   if checkpointer.latest_step() is not None:
     check_run_fingerprint(checkpointer.directory, config, allow_changes=config.train.allow_resume_changes)
     state, iterator = checkpointer.restore(state, iterator)
@@ -127,50 +132,65 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   bar = tqdm(total=total, initial=start, disable=not progress or jax.process_index() != 0,
              desc=f"{config.method.name}", dynamic_ncols=True)
   last_time, last_step = time.perf_counter(), start
+  notice = PreemptionNotice().__enter__()
   try:
-    for step in range(start, total):
-      batch = to_global(next(iterator), mesh)
-      state, metrics = step_fn(state, batch)
-      done = step + 1
-      logging_now = done % config.train.log_every == 0 or done == total
-      if logging_now or checkpointer.should_save(done):
-        _check_finite(state, config, writer, done, metrics)
-      if logging_now:
-        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        metrics["nonfinite_steps"] = float(jax.device_get(state.nonfinite_steps))
-        now = time.perf_counter()
-        metrics["examples_per_sec"] = (done - last_step) * config.train.batch_size / (now - last_time)
-        last_time, last_step = now, done
-        if collapse_alarm(metrics, std_ratio_threshold=config.monitor.collapse_std_ratio,
-                          rank_threshold=config.monitor.collapse_rank):
-          metrics["collapse/alarm"] = 1.0
-          log.warning("step %d: the embeddings look collapsed (std * sqrt(d) = %.4f, effective rank = %.2f)",
-                      done, metrics["collapse/std_ratio"], metrics["collapse/rank"])
-          warnings.warn(f"step {done}: collapse alarm (std * sqrt(d) = {metrics['collapse/std_ratio']:.4f}, "
-                        f"effective rank = {metrics['collapse/rank']:.2f})", RuntimeWarning)
-        writer.write(done, metrics)
-        bar.set_postfix(loss=f"{metrics['loss']:.4f}", ex_s=f"{metrics['examples_per_sec']:.0f}")
-      if config.train.knn_every and done % config.train.knn_every == 0 and done < total:
-        knn = evaluate(method, state, mesh, config, train_source, eval_source, probe=False,
-                       max_train=config.eval.monitor_max_train, feature_fn=feature_fn)
-        writer.write(done, {"monitor/knn_top1": knn["knn_top1"]})
-        bar.write(f"step {done}: kNN top-1 {knn['knn_top1']:.4f}")
-        last_time = time.perf_counter()  # throughput counts train steps only
-      checkpointer.save(state, iterator)
-      bar.update(1)
-      if stop_at is not None and done >= stop_at:
-        break
-    _check_finite(state, config, writer, int(jax.device_get(state.step)))
-    checkpointer.save(state, iterator, force=True)
-  finally:
-    bar.close()
-    checkpointer.close()
-    writer.close()
+    try:
+      for step in range(start, total):
+        batch = to_global(next(iterator), mesh)
+        state, metrics = step_fn(state, batch)
+        done = step + 1
+        logging_now = done % config.train.log_every == 0 or done == total
+        if logging_now or checkpointer.should_save(done):
+          _check_finite(state, config, writer, done, metrics)
+        if logging_now:
+          metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+          metrics["nonfinite_steps"] = float(jax.device_get(state.nonfinite_steps))
+          now = time.perf_counter()
+          metrics["examples_per_sec"] = (done - last_step) * config.train.batch_size / (now - last_time)
+          last_time, last_step = now, done
+          if collapse_alarm(metrics, std_ratio_threshold=config.monitor.collapse_std_ratio,
+                            rank_threshold=config.monitor.collapse_rank):
+            metrics["collapse/alarm"] = 1.0
+            log.warning("step %d: the embeddings look collapsed (std * sqrt(d) = %.4f, effective rank = %.2f)",
+                        done, metrics["collapse/std_ratio"], metrics["collapse/rank"])
+            warnings.warn(f"step {done}: collapse alarm (std * sqrt(d) = {metrics['collapse/std_ratio']:.4f}, "
+                          f"effective rank = {metrics['collapse/rank']:.2f})", RuntimeWarning)
+          writer.write(done, metrics)
+          bar.set_postfix(loss=f"{metrics['loss']:.4f}", ex_s=f"{metrics['examples_per_sec']:.0f}")
+        if config.train.knn_every and done % config.train.knn_every == 0 and done < total:
+          try:
+            with notice.interruptible():
+              knn = evaluate(method, state, mesh, config, train_source, eval_source, probe=False,
+                             max_train=config.eval.monitor_max_train, feature_fn=feature_fn)
+            writer.write(done, {"monitor/knn_top1": knn["knn_top1"]})
+            bar.write(f"step {done}: kNN top-1 {knn['knn_top1']:.4f}")
+          except Preempted:
+            pass  # the notice stays set: the step is committed just below
+          last_time = time.perf_counter()  # throughput counts train steps only
+        checkpointer.save(state, iterator)
+        bar.update(1)
+        if notice.requested:
+          _check_finite(state, config, writer, done)
+          checkpointer.save(state, iterator, force=True)
+          checkpointer.wait()
+          raise Preempted(f"step {done}: stopped by a preemption notice (SIGTERM) with step {done} committed; "
+                          "run the same command again to resume")
+        if stop_at is not None and done >= stop_at:
+          break
+      _check_finite(state, config, writer, int(jax.device_get(state.step)))
+      checkpointer.save(state, iterator, force=True)
+    finally:
+      bar.close()
+      checkpointer.close()
+      writer.close()
 
-  if int(jax.device_get(state.step)) < total:
-    return None
-  report = evaluate(method, state, mesh, config, train_source, eval_source,
-                    probe=config.eval.linear_probe, feature_fn=feature_fn)
+    if int(jax.device_get(state.step)) < total:
+      return None
+    with notice.interruptible():  # the final step is committed: a notice may stop evaluation at once
+      report = evaluate(method, state, mesh, config, train_source, eval_source,
+                        probe=config.eval.linear_probe, feature_fn=feature_fn)
+  finally:
+    notice.__exit__(None, None, None)
   report["steps"] = total
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "report.json"), "w") as f:

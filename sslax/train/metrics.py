@@ -45,6 +45,9 @@ def read_metrics(workdir: str) -> list[dict]:
   by_key = {}
   with open(path) as f:
     for line in f:
-      rec = json.loads(line)
+      try:
+        rec = json.loads(line)
+      except ValueError:  # a line torn by a kill mid-write
+        continue
       by_key[(rec["step"], tuple(sorted(k for k in rec if k not in ("step", "time"))))] = rec
   return sorted(by_key.values(), key=lambda r: r["step"])
