@@ -1,8 +1,20 @@
-"""Forces 8 host devices before JAX is imported, so every test run exercises sharding."""
+"""Forces 8 host devices before JAX is imported, so every test run exercises sharding.
+
+Also points JAX's persistent compilation cache at one folder per machine,
+shared by the xdist workers and the subprocesses that the preemption and
+kill tests start (they inherit the environment): the same train step is
+compiled once per suite, not once per process. Entries are keyed by the
+program and the JAX version, so a stale folder is only ever a cache miss.
+"""
 import os
+import tempfile
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), f"sslax-tests-jax-cache-{os.getuid()}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
