@@ -116,6 +116,7 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("train.knn_every", _nonneg_int, "a non-negative integer (0: off)"),
     ("train.nonfinite_policy", lambda v: v in ("abort", "skip"), "'abort' or 'skip'"),
     ("train.allow_resume_changes", lambda v: isinstance(v, bool), "True or False"),
+    ("data.on_bad_example", lambda v: v in ("error", "skip"), "'error' or 'skip'"),
     ("train.async_checkpoint", lambda v: isinstance(v, bool), "True or False"),
     ("train.on_corrupt_checkpoint", lambda v: v in ("fallback", "fail"), "'fallback' or 'fail'"),
     ("optim.lr", _pos, "a positive number"),
@@ -216,7 +217,10 @@ def base_config() -> ml_collections.ConfigDict:
       "source": "tfds", "name": "cifar10", "paths": ml_collections.ConfigDict(),
       "data_dir": ml_collections.FieldReference(None, field_type=str),
       "train_split": "train", "eval_split": "test",
-      "image_size": ml_collections.FieldReference(None, field_type=tuple)})
+      "image_size": ml_collections.FieldReference(None, field_type=tuple),
+      # A corrupt, truncated or wrongly sized file: 'error' names it and stops; 'skip' leaves it
+      # out and counts it (data/skipped_examples in metrics.jsonl and the report).
+      "on_bad_example": "error"})
   c.optim = ml_collections.ConfigDict({
       "name": "lars", "lr": 0.4, "scale_lr_with_batch": True, "weight_decay": 1e-5, "momentum": 0.9,
       "warmup_steps": 0, "final_lr_fraction": 0.0, "grad_clip_norm": 0.0, "trust_coefficient": 0.02,

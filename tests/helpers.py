@@ -28,8 +28,27 @@ def digits_batch(n=64, seed=0):
   return {"image": images[idx], "label": labels[idx]}
 
 
-def write_image_tar(path, num_per_class=12, classes=("cat", "dog", "frog"), size=(16, 16), seed=0):
-  """A generated `<class>/<i>.png` tar whose classes differ in mean colour (learnable)."""
+def png_bytes(array, mode=None) -> bytes:
+  from PIL import Image
+
+  buf = io.BytesIO()
+  Image.fromarray(array, mode).save(buf, format="PNG")
+  return buf.getvalue()
+
+
+def bad_image_files(size=(16, 16)) -> dict[str, bytes]:
+  """`<class>/<name>` -> bytes of files an image loader must reject: random bytes, a PNG cut
+  in half, and an image of another size."""
+  good = png_bytes(np.full((*size, 3), 128, np.uint8))
+  return {"cat/corrupt.png": bytes(np.random.default_rng(0).integers(0, 256, 300, dtype=np.uint8)),
+          "dog/truncated.png": good[: len(good) // 2],
+          "frog/wrong_size.png": png_bytes(np.zeros((size[0] + 3, size[1], 3), np.uint8))}
+
+
+def write_image_tar(path, num_per_class=12, classes=("cat", "dog", "frog"), size=(16, 16), seed=0,
+                    extra_files=None):
+  """A generated `<class>/<i>.png` tar whose classes differ in mean colour (learnable), plus
+  `extra_files` (`<class>/<name>` -> bytes)."""
   from PIL import Image
 
   rng = np.random.default_rng(seed)
@@ -44,6 +63,10 @@ def write_image_tar(path, num_per_class=12, classes=("cat", "dog", "frog"), size
         info = tarfile.TarInfo(f"./{cls}/{i:04d}.png")
         info.size = len(buf.getvalue())
         tar.addfile(info, io.BytesIO(buf.getvalue()))
+    for name, data in (extra_files or {}).items():
+      info = tarfile.TarInfo(f"./{name}")
+      info.size = len(data)
+      tar.addfile(info, io.BytesIO(data))
   return path
 
 

@@ -5,7 +5,8 @@ import os
 import jax
 import numpy as np
 
-from helpers import ROOT, digits_smoke_config, write_image_tar
+from helpers import ROOT, bad_image_files, digits_smoke_config, write_image_tar
+from sslax.train.metrics import read_metrics
 from sslax.train.loop import train
 from sslax.train.metrics import read_metrics
 
@@ -37,15 +38,19 @@ def test_pretrain_checkpoint_resume_probe(tmp_path):
 def test_cli_train_on_an_image_folder_tar_then_eval(tmp_path, capsys):
   from sslax.cli import main
 
-  train_tar = write_image_tar(str(tmp_path / "train.tar.gz"), num_per_class=24, seed=0)
+  # three bad files in the train tar, left out and counted under data.on_bad_example='skip'
+  train_tar = write_image_tar(str(tmp_path / "train.tar.gz"), num_per_class=24, seed=0,
+                              extra_files=bad_image_files())
   test_tar = write_image_tar(str(tmp_path / "test.tar.gz"), num_per_class=8, seed=1)
   args = ["--config", os.path.join(ROOT, "experiments", "simclr_cifar10.py:smoke"),
           "--workdir", str(tmp_path / "run"), "--no_progress",
           "--set", f"data.paths.train='{train_tar}'", "--set", f"data.paths.test='{test_tar}'",
           "--set", f"data.data_dir='{tmp_path / 'tfds'}'", "--set", "augment.crop_size=(16, 16)"]
-  assert main(["train", *args]) == 0
+  assert main(["train", *args, "--set", "data.on_bad_example='skip'"]) == 0
   report = json.loads((tmp_path / "run" / "report.json").read_text())
-  assert report["steps"] == 4 and 0 <= report["knn_top1"] <= 1
+  assert report["steps"] == 4 and 0 <= report["knn_top1"] <= 1 and report["data/skipped_examples"] == 3
+  assert read_metrics(str(tmp_path / "run"))[0]["data/skipped_examples"] == 3
+  args += ["--set", "data.on_bad_example='skip'"]
   capsys.readouterr()
   assert main(["eval", *args]) == 0
   out = json.loads(capsys.readouterr().out)

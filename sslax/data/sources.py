@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import logging
 import os
 import tarfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import numpy as np
+
+log = logging.getLogger("sslax")
 
 DEFAULT_DATA_DIR = os.path.join(os.path.expanduser("~"), ".cache", "sslax", "tfds")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -86,13 +90,34 @@ def _class_names(path: Path) -> list[str]:
   return sorted(names)
 
 
-def _decode(data: bytes) -> np.ndarray:
+def _decode(data: bytes, channels: int | None = None) -> np.ndarray:
+  """Decoded uint8 [H, W, C]; other modes (palette, RGBA, CMYK, 16-bit) are converted to
+  `channels` (1: grayscale, 3: RGB) as torchvision's ImageFolder converts to RGB."""
   from PIL import Image
 
   with Image.open(io.BytesIO(data)) as im:
-    im = im.convert("L" if im.mode in ("L", "1", "I;16") else "RGB")
+    if channels is None:
+      channels = 1 if im.mode in ("L", "1", "I;16", "I", "F") else 3
+    im = im.convert("L" if channels == 1 else "RGB")
     arr = np.asarray(im, np.uint8)
   return arr[..., None] if arr.ndim == 2 else arr
+
+
+class BadExampleError(ValueError):
+  """A data file that cannot be used; the message names it."""
+
+
+def _checked_decode(where: str, data: bytes, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+  """Decodes one file, raising BadExampleError naming `where` when it is corrupt, truncated or
+  (when `size` is given) not of that height and width."""
+  try:
+    image = _decode(data, channels)
+  except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
+    raise BadExampleError(f"{where}: cannot decode the image ({type(e).__name__}: {e})") from e
+  if size is not None and tuple(image.shape[:2]) != tuple(size):
+    raise BadExampleError(f"{where}: expected a {size[0]}x{size[1]} image (as the first image; set "
+                          f"data.image_size to resize), got {image.shape[0]}x{image.shape[1]}")
+  return image
 
 
 def _image_folder_builder_cls():
@@ -108,15 +133,30 @@ def _image_folder_builder_cls():
 
     VERSION = tfds.core.Version("1.0.0")
 
-    def __init__(self, *, split_paths: Mapping[str, str], **kwargs):
+    def __init__(self, *, split_paths: Mapping[str, str], resize: bool = False, on_bad_example: str = "error",
+                 **kwargs):
       self._split_paths = {k: Path(v) for k, v in split_paths.items()}
+      self._on_bad = on_bad_example
+      self.skipped: list[str] = []
       first = next(iter(self._split_paths.values()))
       self._classes = _class_names(first)
-      sample = next(_iter_image_folder(first), None)
-      if sample is None:
-        raise ValueError(f"data.paths: no `<class>/<image>` files found in {first}")
-      self._channels = _decode(sample[2]).shape[-1]
+      self._channels, self._size = None, None
+      for path in self._split_paths.values():  # the first readable image sets the format
+        for cls, fname, data in _iter_image_folder(path):
+          try:
+            sample = _decode(data)
+          except Exception:
+            continue
+          self._channels = sample.shape[-1]
+          self._size = None if resize else sample.shape[:2]
+          break
+        if self._channels is not None:
+          break
+      if self._channels is None:
+        raise ValueError(f"data.paths: no readable `<class>/<image>` files found in "
+                         f"{sorted(str(p) for p in self._split_paths.values())}")
       key = "|".join(f"{k}={p.resolve()}:{p.stat().st_mtime_ns}" for k, p in sorted(self._split_paths.items()))
+      key += f"|resize={resize}|bad={on_bad_example}"
       name = f"{first.name.split('.')[0]}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
       super().__init__(config=tfds.core.BuilderConfig(name=name), **kwargs)
 
@@ -128,37 +168,70 @@ def _image_folder_builder_cls():
       }))
 
     def _split_generators(self, dl_manager):
-      return {split: self._generate_examples(path) for split, path in self._split_paths.items()}
+      return {split: self._generate_examples(split, path) for split, path in self._split_paths.items()}
 
-    def _generate_examples(self, path):
+    def _generate_examples(self, split, path):
       index = {c: i for i, c in enumerate(self._classes)}
+      count = 0
       for cls, fname, data in _iter_image_folder(path):
         if cls not in index:
           raise ValueError(f"data.paths: class folder {cls!r} in {path} is not among {self._classes}")
-        yield f"{cls}/{fname}", {"image": _decode(data), "label": index[cls]}
+        where = f"{path}/{cls}/{fname}" if path.is_dir() else f"{path}:{cls}/{fname}"
+        try:
+          image = _checked_decode(where, data, self._channels, self._size)
+        except BadExampleError as e:
+          if self._on_bad == "error":
+            raise BadExampleError(f"{e} (set data.on_bad_example='skip' to leave such files out)") from None
+          self.skipped.append(str(e))
+          continue
+        count += 1
+        yield f"{cls}/{fname}", {"image": image, "label": index[cls]}
+      if not count:  # TFDS would stop on an opaque AssertionError
+        raise ValueError(f"data.paths.{split}: split {split!r} is empty: no usable `<class>/<image>` "
+                         f"files in {path} (expected at least one)")
 
   return ImageFolderArrays
 
 
-def image_folder_sources(split_paths: Mapping[str, str], data_dir: str | None = None) -> dict[str, Any]:
+def image_folder_sources(split_paths: Mapping[str, str], data_dir: str | None = None, *,
+                         resize: bool = False, on_bad_example: str = "error") -> dict[str, Any]:
   """Prepares (once, cached under `data_dir`) and opens local image folders or tars.
 
   Args:
     split_paths: split name -> a directory or a `.tar` / `.tar.gz` of
       `<class>/<image>` files, e.g. {"train": ".../cifar10/train.tar.gz"}.
     data_dir: where the array_record files go (default ~/.cache/sslax/tfds).
+    resize: images will be resized later (`data.image_size` is set), so
+      they may differ in size; otherwise all must match the first.
+    on_bad_example: "error" raises `BadExampleError` naming the first
+      corrupt, truncated or wrongly sized file; "skip" leaves such files out.
 
   Returns:
-    split name -> a grain-compatible TFDS data source.
+    split name -> a grain-compatible TFDS data source. Each has
+    `skipped_examples`, the list of files left out (with why).
   """
   for split, p in split_paths.items():
     if not Path(p).exists():
       raise ValueError(f"data.paths.{split}: expected an existing folder or tar, got {p!r}")
-  builder = _image_folder_builder_cls()(split_paths=split_paths,
+  builder = _image_folder_builder_cls()(split_paths=split_paths, resize=resize, on_bad_example=on_bad_example,
                                         data_dir=data_dir or DEFAULT_DATA_DIR,
                                         file_format="array_record")
-  builder.download_and_prepare()
-  return {split: builder.as_data_source(split) for split in split_paths}
+  skipped_file = os.path.join(builder.data_dir, "skipped_examples.json")
+  if not os.path.exists(skipped_file):
+    builder.download_and_prepare()
+    with open(skipped_file + ".tmp", "w") as f:
+      json.dump(builder.skipped, f, indent=1)
+    os.replace(skipped_file + ".tmp", skipped_file)
+  with open(skipped_file) as f:
+    skipped = json.load(f)
+  if skipped:
+    log.warning("data: left out %d bad file(s) (data.on_bad_example='skip'), e.g. %s", len(skipped), skipped[0])
+  sources = {}
+  for split in split_paths:
+    source = builder.as_data_source(split)
+    source.skipped_examples = [s for s in skipped if s.startswith(str(split_paths[split]))]
+    sources[split] = source
+  return sources
 
 
 def tfds_source(name: str, split: str, data_dir: str | None = None, download: bool = True):
@@ -188,7 +261,8 @@ def get_source(data_config, split: str):
     paths = dict(data_config.paths)
     if split not in paths:
       raise ValueError(f"data.paths: expected a path for split {split!r}, got splits {sorted(paths)}")
-    source = image_folder_sources(paths, data_config.get("data_dir"))[split]
+    source = image_folder_sources(paths, data_config.get("data_dir"), resize=bool(data_config.get("image_size")),
+                                  on_bad_example=data_config.get("on_bad_example", "error"))[split]
   elif kind == "tfds":
     source = tfds_source(data_config.name, split, data_config.get("data_dir"))
   else:

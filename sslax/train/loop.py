@@ -129,6 +129,9 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   feature_fn = make_feature_fn(method, mesh)
   writer = MetricsWriter(workdir)
   start = int(jax.device_get(state.step))
+  skipped = len(getattr(train_source, "skipped_examples", ()))
+  if skipped:
+    writer.write(start, {"data/skipped_examples": float(skipped)})
   bar = tqdm(total=total, initial=start, disable=not progress or jax.process_index() != 0,
              desc=f"{config.method.name}", dynamic_ncols=True)
   last_time, last_step = time.perf_counter(), start
@@ -192,6 +195,8 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   finally:
     notice.__exit__(None, None, None)
   report["steps"] = total
+  if skipped:
+    report["data/skipped_examples"] = skipped
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "report.json"), "w") as f:
       json.dump(report, f, indent=2)

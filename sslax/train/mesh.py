@@ -12,6 +12,7 @@ def make_mesh(axes: Mapping[str, int], devices: Sequence[jax.Device] | None = No
   """Builds a mesh from {axis name: size}; one size may be -1 to take the remaining devices.
 
   The default config is {"data": -1}: pure data parallelism over every device.
+  Fixed sizes multiplying to fewer devices than there are use the first ones.
   """
   devices = list(devices if devices is not None else jax.devices())
   names, sizes = list(axes.keys()), [int(s) for s in axes.values()]
@@ -23,6 +24,8 @@ def make_mesh(axes: Mapping[str, int], devices: Sequence[jax.Device] | None = No
   if any(s == 0 or s < -1 for s in sizes) or len(devices) % known:
     raise ValueError(f"mesh: expected axis sizes whose product divides the {len(devices)} devices, got {dict(axes)}")
   sizes = [len(devices) // known if s == -1 else s for s in sizes]
-  if int(np.prod(sizes)) != len(devices):
-    raise ValueError(f"mesh: expected axis sizes multiplying to {len(devices)} devices, got {dict(axes)}")
-  return Mesh(np.asarray(devices).reshape(sizes), tuple(names))
+  if int(np.prod(sizes)) > len(devices):
+    raise ValueError(f"mesh: expected axis sizes multiplying to at most {len(devices)} devices, got {dict(axes)}")
+  # Fewer than all devices (e.g. {"data": 4} on 8) uses the first ones: resuming a run on a
+  # smaller slice, or a quick run that leaves devices free.
+  return Mesh(np.asarray(devices[:int(np.prod(sizes))]).reshape(sizes), tuple(names))
