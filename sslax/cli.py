@@ -94,12 +94,16 @@ def main(argv=None) -> int:
     print(f"sslax {args.command}: error: {e}", file=sys.stderr)
     return 2
   except RuntimeError as e:
+    from sslax.train.checkpoint import CheckpointCorruptError
     from sslax.train.loop import NonFiniteError
     from sslax.train.preemption import Preempted
 
     if isinstance(e, Preempted):
       print(f"sslax {args.command}: preempted: {e}", file=sys.stderr)
       return 143  # as a process killed by SIGTERM: schedulers requeue it
+    if isinstance(e, CheckpointCorruptError):
+      print(f"sslax {args.command}: error: {e}", file=sys.stderr)
+      return 4
     if not isinstance(e, NonFiniteError):
       raise
     print(f"sslax {args.command}: error: {e}", file=sys.stderr)

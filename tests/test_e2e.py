@@ -6,7 +6,7 @@ import jax
 import numpy as np
 
 from helpers import ROOT, bad_image_files, digits_smoke_config, write_image_tar
-from sslax.train.metrics import read_metrics
+from sslax.train.checkpoint import MANIFEST_FILE
 from sslax.train.loop import train
 from sslax.train.metrics import read_metrics
 
@@ -23,7 +23,8 @@ def test_pretrain_checkpoint_resume_probe(tmp_path):
 
   resumed_dir = str(tmp_path / "resumed")
   assert train(config, resumed_dir, stop_at=3, progress=False) is None
-  assert sorted(os.listdir(os.path.join(resumed_dir, "checkpoints")))[-1] == "3"
+  steps = sorted(int(n) for n in os.listdir(os.path.join(resumed_dir, "checkpoints")) if n.isdigit())
+  assert steps[-1] == 3
   resumed = train(config, resumed_dir, progress=False)
 
   # per-step losses and every leaf of the final state are identical
@@ -58,6 +59,16 @@ def test_cli_train_on_an_image_folder_tar_then_eval(tmp_path, capsys):
   assert main(["eval", "--random_init", "--output", str(tmp_path / "random.json"), *args]) == 0
   baseline = json.loads((tmp_path / "random.json").read_text())
   assert baseline["step"] == 0 and baseline["init"] == "random"
+
+  # a corrupted checkpoint under on_corrupt_checkpoint='fail': a named error and exit code 4, nothing moved
+  step_dir = tmp_path / "run" / "checkpoints" / "4"
+  victim = max((p for p in step_dir.rglob("*") if p.is_file() and p.name != MANIFEST_FILE),
+               key=lambda p: p.stat().st_size)
+  victim.write_bytes(victim.read_bytes()[:-1])
+  capsys.readouterr()
+  assert main(["eval", *args, "--set", "train.on_corrupt_checkpoint='fail'"]) == 4
+  err = capsys.readouterr().err
+  assert "checkpoint step 4 is invalid" in err and str(victim) in err and step_dir.exists()
 
 
 def test_cli_reports_bad_override(tmp_path, capsys):
