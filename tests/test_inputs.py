@@ -62,7 +62,7 @@ def test_empty_image_folder_fails(tmp_path):
   from sslax.data import image_folder_sources
 
   (tmp_path / "empty" / "cls").mkdir(parents=True)
-  with pytest.raises(ValueError, match="data.paths: no `<class>/<image>` files found"):
+  with pytest.raises(ValueError, match="data.paths: no readable `<class>/<image>` files found"):
     image_folder_sources({"train": str(tmp_path / "empty")}, data_dir=str(tmp_path / "tfds"))
   with pytest.raises(ValueError, match="data.paths.train: expected an existing folder or tar"):
     image_folder_sources({"train": str(tmp_path / "nope")}, data_dir=str(tmp_path / "tfds"))
