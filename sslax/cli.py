@@ -1,4 +1,4 @@
-"""`sslax train | eval | quickstart`."""
+"""`sslax train | eval | finetune | quickstart`."""
 from __future__ import annotations
 
 import argparse
@@ -23,17 +23,16 @@ def _train(args) -> int:
   return 0
 
 
-def _eval(args) -> int:
-  """Reports kNN / linear-probe top-1 of a workdir's latest checkpoint, or with
-  `--random_init` of the same encoder at random initialization (the baseline)."""
+def _restore(args, config):
+  """(method, mesh, state, train split, eval split): the workdir's latest checkpoint, or with
+  `--random_init` the same network at random initialization (seed from the config)."""
   import jax
 
-  from sslax.data import get_source, train_dataset
+  from sslax.data import get_source, record_transform, train_dataset
   from sslax.methods import make_method
   from sslax.train import build_optimizer, create_train_state, make_mesh, state_sharding
-  from sslax.train.loop import evaluate, make_checkpointer, num_train_steps
+  from sslax.train.loop import make_checkpointer, num_train_steps
 
-  config = _load(args)
   mesh = make_mesh(config.mesh)
   method = make_method(config)
   train_src = get_source(config.data, config.data.train_split)
@@ -46,17 +45,57 @@ def _eval(args) -> int:
     ckpt = make_checkpointer(config, args.workdir)
     if ckpt.latest_step() is None:
       raise ValueError(f"--workdir: expected checkpoints under {ckpt.directory}, found none")
-    iterator = iter(train_dataset(train_src, global_batch_size=config.train.batch_size, seed=config.seed))
+    iterator = iter(train_dataset(train_src, global_batch_size=config.train.batch_size, seed=config.seed,
+                                  transform=record_transform(config.data)))
     state, _ = ckpt.restore(state, iterator)
     ckpt.close()
-  report = evaluate(method, state, mesh, config, train_src, eval_src, probe=True)
-  report["step"] = int(state.step)
+  return method, mesh, state, train_src, eval_src
+
+
+def _report(args, report) -> int:
   report["init"] = "random" if args.random_init else "checkpoint"
   print(json.dumps(report, indent=2))
   if args.output:
     with open(args.output, "w") as f:
       json.dump(report, f, indent=2)
   return 0
+
+
+def _eval(args) -> int:
+  """Reports kNN / linear-probe top-1 of a workdir's latest checkpoint, or with
+  `--random_init` of the same encoder at random initialization (the baseline)."""
+  from sslax.train.loop import evaluate
+
+  config = _load(args)
+  method, mesh, state, train_src, eval_src = _restore(args, config)
+  report = evaluate(method, state, mesh, config, train_src, eval_src, probe=True)
+  report["step"] = int(state.step)
+  return _report(args, report)
+
+
+def _finetune(args) -> int:
+  """Fine-tunes the whole network with a linear head on `finetune.per_group` labelled examples per
+  combination of `finetune.group_by` (0: all), from the checkpoint or (`--random_init`) from scratch."""
+  import numpy as np
+
+  from sslax.data import record_transform
+  from sslax.eval.finetune import few_labels, finetune_classifier
+
+  config = _load(args)
+  ft = config.finetune
+  method, mesh, state, train_src, eval_src = _restore(args, config)
+  keys = tuple(dict.fromkeys((ft.label, *ft.group_by)))
+  labels = {k: np.array([int(train_src[i][k]) for i in range(len(train_src))]) for k in keys}
+  indices = (few_labels(labels, ft.per_group, ft.group_by, seed=config.seed) if ft.per_group
+             else np.arange(len(train_src)))
+  num_classes = int(max(labels[ft.label].max(), max(int(eval_src[i][ft.label]) for i in range(len(eval_src)))) + 1)
+  report = finetune_classifier(
+      method, state.params, state.batch_stats, state.graphdef, train_src, indices, eval_src, mesh,
+      label_key=ft.label, num_classes=num_classes, steps=ft.steps, lr=ft.lr, weight_decay=ft.weight_decay,
+      batch_size=ft.batch_size, warmup_steps=ft.warmup_steps, freeze=tuple(ft.freeze),
+      transform=record_transform(config.data), seed=config.seed)
+  report["step"] = int(state.step)
+  return _report(args, report)
 
 
 def _quickstart(args) -> int:
@@ -70,15 +109,17 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog="sslax", description="Self-supervised pretraining in JAX/Flax.")
   sub = parser.add_subparsers(dest="command", required=True)
   for name, help_ in [("train", "pretrain (resumes from the workdir's checkpoints)"),
-                      ("eval", "kNN and linear probe of a workdir's latest checkpoint")]:
+                      ("eval", "kNN and linear probe of a workdir's latest checkpoint"),
+                      ("finetune", "fine-tune the network and a linear head on (few) labels")]:
     p = sub.add_parser(name, help=help_)
     p.add_argument("--config", required=True, help="experiments/<method>_<data>.py[:variant]")
     p.add_argument("--workdir", required=name == "train")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
     p.add_argument("--no_progress", action="store_true")
-  sub.choices["eval"].add_argument("--random_init", action="store_true",
-                                   help="evaluate the encoder at random init (seed from the config)")
-  sub.choices["eval"].add_argument("--output", help="also write the report as JSON here")
+  for name in ("eval", "finetune"):
+    sub.choices[name].add_argument("--random_init", action="store_true",
+                                   help="start from the network at random init (seed from the config)")
+    sub.choices[name].add_argument("--output", help="also write the report as JSON here")
   q = sub.add_parser("quickstart", help="SimCLR on bundled digits, then a linear-probe report")
   q.add_argument("--workdir", default="runs/quickstart")
   q.add_argument("--seed", type=int, default=0)
@@ -89,7 +130,7 @@ def main(argv=None) -> int:
   for noisy in ("absl", "jax", "orbax", "tensorflow_datasets"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
   try:
-    return {"train": _train, "eval": _eval, "quickstart": _quickstart}[args.command](args)
+    return {"train": _train, "eval": _eval, "finetune": _finetune, "quickstart": _quickstart}[args.command](args)
   except ValueError as e:
     print(f"sslax {args.command}: error: {e}", file=sys.stderr)
     return 2

@@ -144,6 +144,11 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("eval.knn_k", _pos_int, "a positive integer"),
     ("eval.knn_temperature", _pos, "a positive number"),
     ("eval.batch_size", _pos_int, "a positive integer"),
+    ("finetune.per_group", _nonneg_int, "a non-negative integer (0: every labelled example)"),
+    ("finetune.steps", _pos_int, "a positive integer"),
+    ("finetune.lr", _pos, "a positive number"),
+    ("finetune.batch_size", _pos_int, "a positive integer"),
+    ("finetune.warmup_steps", _nonneg_int, "a non-negative integer"),
 ]
 
 
@@ -172,9 +177,16 @@ def check_config_value(config: ml_collections.ConfigDict, key: str, ok: Callable
     raise ValueError(f"{key}: expected {expected}, got {value!r}")
 
 
+# Keys only image methods read; configs without an `augment` section (speech, text) leave them out.
+_IMAGE_ONLY = ("augment.", "projector.", "model.in_channels")
+
+
 def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Raises ValueError naming the first key whose value is missing or out of range."""
+  images = "augment" in config
   for key, ok, expected in _CHECKS:
+    if not images and key.startswith(_IMAGE_ONLY):
+      continue
     value = _lookup(config, key)
     if value is _MISSING:
       raise ValueError(f"{key}: missing from the config (expected {expected})")
@@ -182,6 +194,8 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
       raise ValueError(f"{key}: expected {expected}, got {value!r}")
   if config.train.num_steps == 0 and config.train.num_epochs <= 0:
     raise ValueError("train.num_steps / train.num_epochs: expected one of them positive, got both 0")
+  if not images:
+    return config
   if len(config.augment.mean) != config.model.in_channels or len(config.augment.std) != config.model.in_channels:
     raise ValueError(f"augment.mean / augment.std: expected {config.model.in_channels} values (model.in_channels), "
                      f"got {len(config.augment.mean)} and {len(config.augment.std)}")
@@ -237,6 +251,10 @@ def base_config() -> ml_collections.ConfigDict:
       # fallback: a checkpoint failing its manifest check is set aside and the previous one restored.
       "on_corrupt_checkpoint": "fallback"})
   c.monitor = ml_collections.ConfigDict({"collapse_std_ratio": 0.1, "collapse_rank": 1.5})
+  # `sslax finetune`: per_group labelled examples per combination of group_by (0: every example).
+  c.finetune = ml_collections.ConfigDict({
+      "label": "label", "per_group": 0, "group_by": ("label",), "steps": 300, "lr": 1e-3,
+      "weight_decay": 0.01, "batch_size": 64, "warmup_steps": 30, "freeze": ()})
   c.eval = ml_collections.ConfigDict({
       "knn_k": 200, "knn_temperature": 0.07, "batch_size": 512, "linear_probe": True,
       "monitor_max_train": 10000})

@@ -98,3 +98,60 @@ def method_digits_config(name, **overrides):
     node[leaf] = value
   config.lock()
   return config
+
+
+def wav_bytes(samples: np.ndarray, rate: int = 8000) -> bytes:
+  import scipy.io.wavfile
+
+  buf = io.BytesIO()
+  scipy.io.wavfile.write(buf, rate, samples)
+  return buf.getvalue()
+
+
+def write_wav_folder(path, *, digits=(0, 1, 2), speakers=("ann", "bob"), per_pair=8, rate=8000, seed=0,
+                     extra_files=None):
+  """A generated FSDD-like folder `{digit}_{speaker}_{index}.wav` (int16): each digit is a tone
+  sweep of its own pitch, each speaker shifts pitch and loudness, lengths vary (0.25-0.4 s)."""
+  rng = np.random.default_rng(seed)
+  os.makedirs(path, exist_ok=True)
+  for d in digits:
+    for s, speaker in enumerate(speakers):
+      for i in range(per_pair):
+        n = int(rate * rng.uniform(0.25, 0.4))
+        t = np.arange(n) / rate
+        f0 = 300 + 250 * d + 60 * s
+        wave = np.sin(2 * np.pi * (f0 * t + 200 * d * t**2)) * (0.3 + 0.2 * s)
+        wave = wave + 0.05 * rng.normal(size=n)
+        pcm = np.clip(wave * 32767, -32768, 32767).astype(np.int16)
+        with open(os.path.join(path, f"{d}_{speaker}_{i}.wav"), "wb") as f:
+          f.write(wav_bytes(pcm, rate))
+  for name, data in (extra_files or {}).items():
+    with open(os.path.join(path, name), "wb") as f:
+      f.write(data)
+  return str(path)
+
+
+def bad_wav_files() -> dict[str, bytes]:
+  """FSDD-named files a wav loader must reject: random bytes, a wav cut short, an empty recording."""
+  good = wav_bytes(np.zeros(4000, np.int16))
+  return {"1_ann_90.wav": bytes(np.random.default_rng(0).integers(0, 256, 300, dtype=np.uint8)),
+          "2_bob_91.wav": good[:30],
+          "0_ann_92.wav": wav_bytes(np.zeros(0, np.int16))}
+
+
+def wav2vec2_smoke_config(folder, data_dir, **overrides):
+  """`experiments/wav2vec2_fsdd.py:smoke` on a generated wav folder."""
+  from sslax.config import load_config
+
+  config = load_config(os.path.join(ROOT, "experiments", "wav2vec2_fsdd.py:smoke"))
+  config.unlock()
+  config.data.paths = {"train": str(folder), "test": str(folder)}
+  config.data.data_dir = str(data_dir)
+  for key, value in overrides.items():
+    node = config
+    *parents, leaf = key.split(".")
+    for part in parents:
+      node = node[part]
+    node[leaf] = value
+  config.lock()
+  return config

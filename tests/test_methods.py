@@ -72,6 +72,21 @@ def test_moco_queue_takes_the_global_batch_of_keys(devices):
   np.testing.assert_allclose(np.linalg.norm(q1, axis=-1), 1.0, rtol=1e-5)
 
 
+def test_moco_stop_and_resume_is_exact_queue_included(tmp_path):
+  config = method_digits_config("moco", **{"train.num_steps": 4, "train.log_every": 1, "train.checkpoint_every": 2,
+                                           "eval.knn_k": 5})
+  straight = train(config, str(tmp_path / "straight"), progress=False)
+  assert train(config, str(tmp_path / "resumed"), stop_at=2, progress=False) is None
+  resumed = train(config, str(tmp_path / "resumed"), progress=False)
+  losses = lambda d: {r["step"]: r["loss"] for r in read_metrics(str(d)) if "loss" in r}
+  assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
+  queue = np.asarray(resumed.state.method_state["queue"])
+  np.testing.assert_array_equal(queue, np.asarray(straight.state.method_state["queue"]))
+  assert np.abs(queue).sum() > 0 and int(resumed.state.method_state["queue_ptr"]) == 4 * 64 % 128
+  for a, b in zip(jax.tree.leaves(jax.device_get(straight.state)), jax.tree.leaves(jax.device_get(resumed.state))):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_moco_v3_has_no_queue_and_a_predictor(devices):
   config = method_digits_config("moco", **{"method.version": "v3"})
   before, after, metrics, _ = _one_step(make_mesh({"data": -1}, devices), config, digits_batch(64))

@@ -15,7 +15,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+if "--xla_force_host_platform_device_count=8" not in os.environ.get("XLA_FLAGS", ""):  # run by hand
+  os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402

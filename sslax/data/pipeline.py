@@ -33,19 +33,47 @@ def _fix_size(image_size):
   return fn
 
 
-def train_dataset(source, *, global_batch_size: int, seed: int, image_size=None,
+def _fixed_length_audio(max_samples: int, keys=None):
+  """Returns a per-record map to {"audio": [max_samples] float32 (the first samples, zero-padded),
+  "length": valid samples, "label", "speaker"}; random crops happen on device.
+
+  `keys` maps these names to the source's (TFDS `librispeech`: {"audio": "speech", "label":
+  "speaker_id", "speaker": "speaker_id"}); integer PCM is scaled to [-1, 1)."""
+  keys = {"audio": "audio", "label": "label", "speaker": "speaker", **(keys or {})}
+
+  def fn(record):
+    audio = np.asarray(record[keys["audio"]])[:max_samples]
+    if np.issubdtype(audio.dtype, np.integer):
+      audio = audio.astype(np.float32) / float(np.iinfo(audio.dtype).max + 1)
+    out = np.zeros((max_samples,), np.float32)
+    out[: len(audio)] = audio
+    return {"audio": out, "length": np.int32(len(audio)), "label": np.int32(record.get(keys["label"], 0)),
+            "speaker": np.int32(record.get(keys["speaker"], 0))}
+
+  return fn
+
+
+def record_transform(data_config=None):
+  """The host-side map from a source's records to fixed-shape batch entries: resized images, or
+  audio padded / trimmed to `data.max_samples` when the config has it."""
+  if data_config is not None and data_config.get("max_samples"):
+    return _fixed_length_audio(int(data_config.max_samples), dict(data_config.get("record_keys") or {}))
+  return _fix_size(None if data_config is None else data_config.get("image_size"))
+
+
+def train_dataset(source, *, global_batch_size: int, seed: int, transform=None,
                   num_threads: int = 4) -> grain.IterDataset:
   """An endless, per-epoch reshuffled, per-process batched dataset.
 
   Args:
-    source: a random-access source of {"image": [H, W, C] uint8, "label": int}.
+    source: a random-access source of records ({"image": [H, W, C] uint8, "label": int}, or audio).
     global_batch_size: examples per step over all processes; each process
       gets `global_batch_size // jax.process_count()` of them.
     seed: the shuffle seed (epoch e uses seed + e).
-    image_size: (H, W) to resize to on the host, or None to keep sizes.
+    transform: the per-record map (`record_transform(config.data)`); default: images as they are.
 
   Returns:
-    A grain IterDataset of {"image": [b, H, W, C] uint8, "label": [b] int32}.
+    A grain IterDataset of batched records, e.g. {"image": [b, H, W, C] uint8, "label": [b] int32}.
   """
   n_proc = jax.process_count()
   if global_batch_size % n_proc:
@@ -55,14 +83,14 @@ def train_dataset(source, *, global_batch_size: int, seed: int, image_size=None,
                      f"fewer than the global batch size {global_batch_size}")
   ds = grain.MapDataset.source(source).shuffle(seed=seed).repeat()
   ds = ds[jax.process_index()::n_proc]
-  ds = ds.map(_fix_size(image_size)).batch(global_batch_size // n_proc, drop_remainder=True)
+  ds = ds.map(transform or _fix_size(None)).batch(global_batch_size // n_proc, drop_remainder=True)
   return ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=256))
 
 
-def eval_batches(source, *, batch_size: int, image_size=None) -> Iterator[dict[str, np.ndarray]]:
+def eval_batches(source, *, batch_size: int, transform=None) -> Iterator[dict[str, np.ndarray]]:
   """One ordered pass over `source` (this process's slice) in batches; the last may be short."""
   ds = grain.MapDataset.source(source)[jax.process_index()::jax.process_count()]
-  ds = ds.map(_fix_size(image_size)).batch(batch_size, drop_remainder=False)
+  ds = ds.map(transform or _fix_size(None)).batch(batch_size, drop_remainder=False)
   return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=4, prefetch_buffer_size=64)))
 
 

@@ -252,7 +252,8 @@ def get_source(data_config, split: str):
   """Opens split `split` of the dataset that `data_config` names (see experiments/ configs).
 
   `data_config.source` is "digits" (embedded), "image_folder" (local
-  folders/tars in `data_config.paths`) or "tfds" (`data_config.name`).
+  folders/tars in `data_config.paths`), "audio_folder" (local wav folders,
+  see `sslax.data.audio`) or "tfds" (`data_config.name`).
   """
   kind = data_config.source
   if kind == "digits":
@@ -263,10 +264,21 @@ def get_source(data_config, split: str):
       raise ValueError(f"data.paths: expected a path for split {split!r}, got splits {sorted(paths)}")
     source = image_folder_sources(paths, data_config.get("data_dir"), resize=bool(data_config.get("image_size")),
                                   on_bad_example=data_config.get("on_bad_example", "error"))[split]
+  elif kind == "audio_folder":
+    from sslax.data.audio import FSDD_PATTERN, audio_folder_sources
+
+    paths = dict(data_config.paths)
+    if split not in paths:
+      raise ValueError(f"data.paths: expected a path for split {split!r}, got splits {sorted(paths)}")
+    source = audio_folder_sources(
+        paths, data_config.get("data_dir"), split_filters=dict(data_config.get("split_filter") or {}),
+        pattern=data_config.get("filename_pattern") or FSDD_PATTERN, labels_csv=data_config.get("labels_csv"),
+        sample_rate=data_config.sample_rate, on_bad_example=data_config.get("on_bad_example", "error"))[split]
   elif kind == "tfds":
     source = tfds_source(data_config.name, split, data_config.get("data_dir"))
   else:
-    raise ValueError(f"data.source: expected one of ['digits', 'image_folder', 'tfds'], got {kind!r}")
+    raise ValueError(f"data.source: expected one of ['audio_folder', 'digits', 'image_folder', 'tfds'], "
+                     f"got {kind!r}")
   if len(source) == 0:
     raise ValueError(f"data: split {split!r} of source {kind!r} is empty (expected at least one example)")
   return source

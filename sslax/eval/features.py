@@ -9,21 +9,27 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from sslax.data.pipeline import data_sharding, eval_batches
 
 
-def make_feature_fn(method, mesh: Mesh):
-  """Returns jitted `fn(params, batch_stats, graphdef, images) -> [B, D]` sharded over the batch."""
+def input_keys(method) -> tuple[str, ...]:
+  """The batch entries a method's `features` reads: ("image",) unless the method says otherwise."""
+  return tuple(getattr(method, "input_keys", ("image",)))
 
-  def fn(params, batch_stats, images, graphdef):
+
+def make_feature_fn(method, mesh: Mesh):
+  """Returns jitted `fn(params, batch_stats, inputs, graphdef) -> [B, D]` sharded over the batch,
+  `inputs` a dict of the method's input entries (e.g. {"image": [B, H, W, C]})."""
+
+  def fn(params, batch_stats, inputs, graphdef):
     model = nnx.merge(graphdef, params, batch_stats, copy=True)
-    return method.features(model, images)
+    return method.features(model, inputs)
 
   replicated = NamedSharding(mesh, P())
   return jax.jit(fn, static_argnums=(3,), in_shardings=(replicated, replicated, data_sharding(mesh)),
                  out_shardings=replicated)
 
 
-def extract_features(method, state, source, mesh: Mesh, *, batch_size: int = 512,
-                     image_size=None, feature_fn=None) -> tuple[np.ndarray, np.ndarray]:
-  """Runs the encoder over every example of `source`: ([N, D] float32, [N] int32 labels).
+def extract_features_and_labels(method, state, source, mesh: Mesh, *, label_keys=("label",), batch_size: int = 512,
+                                transform=None, feature_fn=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+  """Runs the encoder over every example of `source`: ([N, D] float32, {key: [N] int32} for `label_keys`).
 
   Batches are padded to a multiple of the device count and the padding is
   dropped, so every example is used exactly once.
@@ -31,17 +37,30 @@ def extract_features(method, state, source, mesh: Mesh, *, batch_size: int = 512
   fn = feature_fn or make_feature_fn(method, mesh)
   n_dev = mesh.devices.size
   batch_size = max(n_dev, batch_size // n_dev * n_dev)
-  feats, labels = [], []
-  for batch in eval_batches(source, batch_size=batch_size, image_size=image_size):
-    images = np.asarray(batch["image"])
-    n = len(images)
+  keys = input_keys(method)
+  feats, labels = [], {k: [] for k in label_keys}
+  for batch in eval_batches(source, batch_size=batch_size, transform=transform):
+    n = len(batch[keys[0]])
     pad = (-n) % n_dev
-    if pad:
-      images = np.concatenate([images, np.repeat(images[-1:], pad, axis=0)])
-    images = jax.make_array_from_process_local_data(data_sharding(mesh), images)
-    out = fn(state.params, state.batch_stats, images, state.graphdef)
+    inputs = {}
+    for k in keys:
+      x = np.asarray(batch[k])
+      if pad:
+        x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
+      inputs[k] = jax.make_array_from_process_local_data(data_sharding(mesh), x)
+    out = fn(state.params, state.batch_stats, inputs, state.graphdef)
     feats.append(np.asarray(jax.device_get(out))[:n])
-    labels.append(np.asarray(batch["label"]))
+    for k in label_keys:
+      labels[k].append(np.asarray(batch[k]))
   if not feats:
     raise ValueError("data: the evaluation split is empty (expected at least one example)")
-  return np.concatenate(feats).astype(np.float32), np.concatenate(labels).astype(np.int32)
+  return (np.concatenate(feats).astype(np.float32),
+          {k: np.concatenate(v).astype(np.int32) for k, v in labels.items()})
+
+
+def extract_features(method, state, source, mesh: Mesh, *, batch_size: int = 512, transform=None,
+                     feature_fn=None) -> tuple[np.ndarray, np.ndarray]:
+  """([N, D] float32 features, [N] int32 labels) of every example of `source`."""
+  x, y = extract_features_and_labels(method, state, source, mesh, batch_size=batch_size, transform=transform,
+                                     feature_fn=feature_fn)
+  return x, y["label"]

@@ -6,8 +6,9 @@ from sslax.methods.moco import MoCo
 from sslax.methods.redundancy import BarlowTwins, VICReg
 from sslax.methods.simclr import SimCLR
 from sslax.methods.simsiam import SimSiam
+from sslax.methods.wav2vec2 import Wav2Vec2Method
 
-METHODS = {m.name: m for m in (SimCLR, BYOL, SimSiam, MoCo, DINO, VICReg, BarlowTwins)}
+METHODS = {m.name: m for m in (SimCLR, BYOL, SimSiam, MoCo, DINO, VICReg, BarlowTwins, Wav2Vec2Method)}
 
 
 def make_method(config):
@@ -19,4 +20,4 @@ def make_method(config):
 
 
 __all__ = ["BYOL", "BarlowTwins", "DINO", "METHODS", "MoCo", "SiameseNet", "SimCLR", "SimSiam", "TwoViewMethod",
-           "VICReg", "make_method"]
+           "VICReg", "Wav2Vec2Method", "make_method"]

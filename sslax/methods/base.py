@@ -102,6 +102,7 @@ class TwoViewMethod:
   config: ml_collections.ConfigDict
 
   name = "two_view"
+  input_keys = ("image",)
 
   def __post_init__(self):
     self.check_config()
@@ -131,9 +132,9 @@ class TwoViewMethod:
     z, _ = model(x, train=True)
     return x, z, v1.shape[0]
 
-  def features(self, model, images) -> jax.Array:
-    """Frozen, evaluation-mode encoder features [B, D] of raw (uint8 or [0,1]) images."""
-    return model.encode(eval_transform(images, self.config.augment), train=False)
+  def features(self, model, inputs) -> jax.Array:
+    """Frozen, evaluation-mode encoder features [B, D] of raw (uint8 or [0,1]) images `inputs["image"]`."""
+    return model.encode(eval_transform(inputs["image"], self.config.augment), train=False)
 
   def validate_batch(self, batch, num_devices: int) -> None:
     validate_image_batch(batch, channels=self.config.model.in_channels, num_devices=num_devices)

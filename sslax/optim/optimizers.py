@@ -15,9 +15,17 @@ def decay_mask(params):
 
 
 def learning_rate_schedule(optim_config, total_steps: int, global_batch_size: int):
-  """Linear warm-up then cosine decay, peak `lr * batch / 256` when `scale_lr_with_batch`."""
+  """Linear warm-up then cosine decay (or, with `optim.schedule='linear'`, fairseq's polynomial decay
+  of power 1 used by wav2vec 2.0), peak `lr * batch / 256` when `scale_lr_with_batch`."""
   peak = optim_config.lr * (global_batch_size / 256 if optim_config.scale_lr_with_batch else 1.0)
   warmup = min(int(optim_config.warmup_steps), max(total_steps - 1, 0))
+  schedule = optim_config.get("schedule", "cosine")
+  if schedule == "linear":
+    end = peak * optim_config.final_lr_fraction
+    return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup) if warmup else optax.constant_schedule(peak),
+                                 optax.linear_schedule(peak, end, max(total_steps - warmup, 1))], [warmup])
+  if schedule != "cosine":
+    raise ValueError(f"optim.schedule: expected 'cosine' or 'linear', got {schedule!r}")
   return optax.warmup_cosine_decay_schedule(
       init_value=0.0 if warmup else peak, peak_value=peak, warmup_steps=warmup,
       decay_steps=max(total_steps, warmup + 1), end_value=peak * optim_config.final_lr_fraction)
@@ -40,7 +48,7 @@ def make_optimizer(optim_config, total_steps: int, global_batch_size: int) -> op
                      optax.sgd(lr, momentum=optim_config.momentum, nesterov=False))
   elif name == "adamw":
     tx = optax.adamw(lr, b1=optim_config.get("b1", 0.9), b2=optim_config.get("b2", 0.999),
-                     weight_decay=wd, mask=decay_mask)
+                     eps=optim_config.get("eps", 1e-8), weight_decay=wd, mask=decay_mask)
   else:
     raise ValueError(f"optim.name: expected one of ['adamw', 'lars', 'sgd'], got {name!r}")
   if optim_config.get("grad_clip_norm", 0.0):

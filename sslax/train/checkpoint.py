@@ -214,7 +214,7 @@ def run_fingerprint(config) -> dict[str, Any]:
   would silently change which examples come next and how they are augmented.
   """
   flat = {"seed": config.seed, "train.batch_size": config.train.batch_size}
-  for section in ("data", "augment", "augment_view2"):
+  for section in ("data", "augment", "augment_view2", "audio"):
     node = config.get(section)
     if node is None:
       continue

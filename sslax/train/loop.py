@@ -15,8 +15,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sslax.config import validate_config
-from sslax.data import get_source, to_global, train_dataset
-from sslax.eval import collapse_alarm, extract_features, knn_accuracy, linear_probe, make_feature_fn
+from sslax.data import get_source, record_transform, to_global, train_dataset
+from sslax.eval import collapse_alarm, extract_features_and_labels, knn_accuracy, linear_probe, make_feature_fn
 from sslax.methods import make_method
 from sslax.train.checkpoint import Checkpointer, check_run_fingerprint
 from sslax.train.mesh import make_mesh
@@ -50,12 +50,9 @@ def num_train_steps(config, num_examples: int) -> int:
 
 def _check_inputs(method, source, config, num_devices: int) -> None:
   """Validates the shape every batch will have, before anything is compiled."""
-  record = source[0]
-  image = np.asarray(record["image"])
-  shape = image.shape
-  if config.data.get("image_size") and image.ndim == 3:
-    shape = (*config.data.image_size, shape[-1])
-  method.validate_batch({"image": np.zeros((config.train.batch_size, *shape), image.dtype)}, num_devices)
+  record = record_transform(config.data)(source[0])
+  batch = {k: np.repeat(np.asarray(v)[None], config.train.batch_size, axis=0) for k, v in record.items()}
+  method.validate_batch(batch, num_devices)
 
 
 def evaluate(method, state, mesh, config, train_source, eval_source, *, max_train: int | None = None,
@@ -63,14 +60,19 @@ def evaluate(method, state, mesh, config, train_source, eval_source, *, max_trai
   """kNN (and optionally linear-probe) top-1 of the frozen encoder on the evaluation split."""
   if max_train and len(train_source) > max_train:
     train_source = grain.MapDataset.source(train_source)[:max_train]
-  kw = dict(batch_size=config.eval.batch_size, image_size=config.data.get("image_size"),
-            feature_fn=feature_fn)
-  train_x, train_y = extract_features(method, state, train_source, mesh, **kw)
-  test_x, test_y = extract_features(method, state, eval_source, mesh, **kw)
-  out = {"knn_top1": knn_accuracy(train_x, train_y, test_x, test_y, k=config.eval.knn_k,
-                                  temperature=config.eval.knn_temperature)}
-  if probe:
-    out["linear_top1"] = linear_probe(train_x, train_y, test_x, test_y, seed=config.seed)["top1"]
+  label_keys = ("label", *config.eval.get("extra_labels", ()))
+  kw = dict(batch_size=config.eval.batch_size, transform=record_transform(config.data), feature_fn=feature_fn,
+            label_keys=label_keys)
+  train_x, train_y = extract_features_and_labels(method, state, train_source, mesh, **kw)
+  test_x, test_y = extract_features_and_labels(method, state, eval_source, mesh, **kw)
+  out = {}
+  for key in label_keys:  # "label" reports as knn_top1 / linear_top1, others as <key>/knn_top1 ...
+    prefix = "" if key == "label" else f"{key}/"
+    out[f"{prefix}knn_top1"] = knn_accuracy(train_x, train_y[key], test_x, test_y[key], k=config.eval.knn_k,
+                                            temperature=config.eval.knn_temperature)
+    if probe:
+      out[f"{prefix}linear_top1"] = linear_probe(train_x, train_y[key], test_x, test_y[key],
+                                                 seed=config.seed)["top1"]
   return out
 
 
@@ -115,7 +117,7 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   state = create_train_state(method, optimizer, config.seed)
   state = jax.device_put(state, state_sharding(mesh))
   iterator = iter(train_dataset(train_source, global_batch_size=config.train.batch_size,
-                                seed=config.seed, image_size=config.data.get("image_size")))
+                                seed=config.seed, transform=record_transform(config.data)))
   checkpointer = make_checkpointer(config, workdir)
   if checkpointer.latest_step() is not None:
     check_run_fingerprint(checkpointer.directory, config, allow_changes=config.train.allow_resume_changes)

@@ -1,0 +1,94 @@
+"""wav2vec 2.0 on spoken digits (FSDD), and the BASE recipe on LibriSpeech.
+
+Variants (the `arg` of `get_config`):
+  smoke  a 1-layer model of width 32 on the tests' generated wav folder, 3 steps.
+  cpu    a small model for 2 CPU cores: conv stack of 128 channels with a
+         total stride of 160 (20 ms frames at 8 kHz), a 4-layer Transformer of
+         width 128, G=2 groups of V=64 codewords; 1 s crops, batch 32.
+  full   the paper's BASE recipe (fairseq `wav2vec2_base_librispeech`): 7
+         conv layers of 512, 12 layers of 768, G=2 x V=320, final dim 256,
+         p=0.65/M=10, K=100, kappa 0.1, alpha 0.1, feature penalty 10,
+         Gumbel temperature (2, 0.5, 0.999995), Adam (0.9, 0.98, eps 1e-6),
+         lr 5e-4 with 32k warm-up and linear decay over 400k steps, crops of
+         250k samples at 16 kHz, on LibriSpeech from TFDS by name. fairseq
+         batches by 1.4M samples per GPU on 64 GPUs; here a fixed batch of
+         512 recordings stands in for it.
+
+FSDD (`cpu`) is `../shared/data/fsdd/recordings`, 8 kHz, with the usual
+split: recordings with index 0-4 of each speaker and digit are test.
+"""
+import ml_collections
+
+from sslax.config import base_config
+
+VARIANTS = ("cpu", "full", "smoke")
+FSDD = "../shared/data/fsdd/recordings"
+
+
+def _model(dim, depth, heads, mlp, conv_layers, final_dim, groups, num_vars, pos_kernel, pos_groups, drop):
+  return ml_collections.ConfigDict({
+      "name": "wav2vec2", "conv_layers": conv_layers, "extractor_mode": "group_norm", "dim": dim,
+      "depth": depth, "num_heads": heads, "mlp_dim": mlp, "final_dim": final_dim, "latent_groups": groups,
+      "latent_vars": num_vars, "pos_conv_kernel": pos_kernel, "pos_conv_groups": pos_groups, "dropout": drop,
+      "dropout_input": drop, "dropout_features": drop, "feature_grad_mult": 0.1})
+
+
+def get_config(arg: str | None = None):
+  arg = arg or "full"
+  if arg not in VARIANTS:
+    raise ValueError(f"config arg: expected one of {list(VARIANTS)}, got {arg!r}")
+  c = base_config()
+  for image_only in ("augment", "augment_view2", "projector"):
+    del c[image_only]
+  c.method = ml_collections.ConfigDict({
+      "name": "wav2vec2", "temperature": 0.1, "num_negatives": 100, "diversity_weight": 0.1,
+      "feature_penalty_weight": 10.0, "mask_prob": 0.65, "mask_length": 10, "min_masks": 2,
+      "gumbel_temperature": (2.0, 0.5, 0.999995)})
+  c.audio = ml_collections.ConfigDict({"crop_samples": 8000})
+  c.data.source = "audio_folder"
+  c.data.paths = {"train": FSDD, "test": FSDD}
+  c.data.split_filter = {"train": "index>=5", "test": "index<5"}
+  c.data.filename_pattern = r"(?P<label>\d+)_(?P<speaker>[^_]+)_(?P<index>\d+)\.wav"
+  c.data.labels_csv = ml_collections.FieldReference(None, field_type=str)
+  c.data.sample_rate, c.data.max_samples = 8000, 18432
+  c.eval.extra_labels = ("speaker",)
+  c.eval.feature_layer = "last"
+  c.optim.name, c.optim.schedule, c.optim.scale_lr_with_batch = "adamw", "linear", False
+  c.optim.b1, c.optim.b2, c.optim.eps, c.optim.weight_decay = 0.9, 0.98, 1e-6, 0.01
+  c.monitor.collapse_std_ratio, c.monitor.collapse_rank = 0.0, 0.0  # pooled context: logged, no alarm
+  # `sslax finetune`: one labelled recording per digit per speaker; the conv feature encoder stays
+  # fixed, as in the paper's fine-tuning
+  c.finetune.per_group, c.finetune.group_by = 1, ("label", "speaker")
+  c.finetune.steps, c.finetune.lr, c.finetune.batch_size, c.finetune.warmup_steps = 300, 3e-4, 32, 30
+  c.finetune.freeze = ("feature_encoder",)
+  small_convs = ((128, 10, 5),) + ((128, 3, 2),) * 3 + ((128, 2, 2),) * 2
+  if arg == "full":
+    c.model = _model(768, 12, 12, 3072, ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2,
+                     256, 2, 320, 128, 16, 0.1)
+    c.data.source, c.data.name = "tfds", "librispeech"
+    c.data.train_split, c.data.eval_split = "train_clean100+train_clean360+train_other500", "dev_clean"
+    c.data.sample_rate, c.data.max_samples = 16000, 250000
+    # TFDS librispeech records: speech (int16), speaker_id; the probes are speaker probes
+    c.data.record_keys = {"audio": "speech", "label": "speaker_id", "speaker": "speaker_id"}
+    c.audio.crop_samples = 250000
+    c.train.batch_size, c.train.num_steps = 512, 400_000
+    c.optim.lr, c.optim.warmup_steps = 5e-4, 32_000
+    c.train.log_every, c.train.checkpoint_every = 200, 5000
+    c.eval.extra_labels = ()
+  elif arg == "cpu":
+    c.model = _model(128, 4, 4, 512, small_convs, 128, 2, 64, 32, 8, 0.05)
+    c.train.batch_size, c.train.num_steps = 32, 1500
+    # the paper anneals over 400k steps; in 1,500 the same 2 -> 0.5 needs a faster decay
+    c.method.gumbel_temperature = (2.0, 0.5, 0.999)
+    c.optim.lr, c.optim.warmup_steps = 1e-3, 150
+    c.train.log_every, c.train.checkpoint_every = 50, 500
+    c.eval.knn_k = 20
+  else:
+    c.model = _model(32, 1, 2, 64, ((32, 10, 5), (32, 3, 2), (32, 2, 2)), 32, 2, 8, 8, 4, 0.0)
+    c.method.num_negatives = 10
+    c.audio.crop_samples, c.data.max_samples = 1600, 2400
+    c.train.batch_size, c.train.num_steps, c.train.log_every, c.train.checkpoint_every = 8, 3, 1, 3
+    c.optim.lr, c.optim.warmup_steps = 1e-3, 1
+    c.eval.knn_k, c.eval.linear_probe, c.eval.batch_size = 5, False, 64
+    c.finetune.steps, c.finetune.batch_size, c.finetune.warmup_steps = 3, 8, 1
+  return c

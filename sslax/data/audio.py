@@ -1,0 +1,240 @@
+"""Local speech data: folders (or tars) of wav files -> a TFDS builder -> array_record, read with grain.
+
+Labels come from the file names through a regular expression with named
+groups (the Free Spoken Digit Dataset's `{digit}_{speaker}_{index}.wav` by
+default) or from a CSV file (`file,label[,speaker]`). A split can be a
+filter on a numeric field of the name, as FSDD's usual split (index 0-4 of
+each speaker and digit is test, the rest train).
+
+Records: {"audio": float32 [T] in [-1, 1] at `sample_rate`, "label": int,
+"speaker": int}. Decoding uses scipy (no TensorFlow, no audio codec);
+resampling uses `scipy.signal.resample_poly`.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import re
+import tarfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from sslax.data.sources import DEFAULT_DATA_DIR, BadExampleError
+
+log = logging.getLogger("sslax")
+
+FSDD_PATTERN = r"(?P<label>\d+)_(?P<speaker>[^_]+)_(?P<index>\d+)\.wav"
+_FILTER = re.compile(r"^\s*(\w+)\s*(<=|>=|==|!=|<|>)\s*(-?\d+)\s*$")
+_OPS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal,
+        "!=": np.not_equal}
+
+
+def parse_split_filter(expression: str, field: str = "data.split_filter"):
+  """`"index<5"` -> a predicate on a dict of named fields; raises ValueError naming `field`."""
+  match = _FILTER.match(expression or "")
+  if not match:
+    raise ValueError(f"{field}: expected '<name> <op> <integer>' with op one of {sorted(_OPS)}, "
+                     f"got {expression!r}")
+  name, op, value = match.group(1), match.group(2), int(match.group(3))
+  return lambda fields: bool(_OPS[op](int(fields[name]), value)), name
+
+
+def _iter_wav_files(path: Path) -> Iterator[tuple[str, bytes]]:
+  """(relative name, bytes) of every .wav under a directory or in a (gzipped) tar, sorted."""
+  if path.is_dir():
+    for f in sorted(path.rglob("*")):
+      if f.is_file() and f.suffix.lower() == ".wav":
+        yield str(f.relative_to(path)), f.read_bytes()
+    return
+  with tarfile.open(path, "r:*") as tar:
+    members = sorted((m for m in tar if m.isfile() and m.name.lower().endswith(".wav")), key=lambda m: m.name)
+    for member in members:
+      yield member.name.lstrip("./"), tar.extractfile(member).read()
+
+
+def decode_wav(where: str, data: bytes, sample_rate: int) -> np.ndarray:
+  """Decodes a wav file to mono float32 [T] in [-1, 1] at `sample_rate`.
+
+  Raises BadExampleError naming `where` for a corrupt or truncated file, an
+  empty recording or non-finite samples.
+  """
+  import scipy.io.wavfile
+  import scipy.signal
+
+  try:
+    rate, samples = scipy.io.wavfile.read(io.BytesIO(data))
+  except Exception as e:  # scipy raises ValueError, EOFError, struct.error... on bad files
+    raise BadExampleError(f"{where}: cannot decode the wav file ({type(e).__name__}: {e})") from e
+  samples = np.asarray(samples)
+  if samples.dtype == np.uint8:  # 8-bit wav is unsigned
+    audio = (samples.astype(np.float32) - 128.0) / 128.0
+  elif np.issubdtype(samples.dtype, np.integer):
+    audio = samples.astype(np.float32) / float(np.iinfo(samples.dtype).max + 1)
+  else:
+    audio = samples.astype(np.float32)
+  if audio.ndim == 2:  # channels last: average to mono
+    audio = audio.mean(axis=1)
+  if audio.size == 0:
+    raise BadExampleError(f"{where}: expected a non-empty recording, got 0 samples")
+  if not np.all(np.isfinite(audio)):
+    raise BadExampleError(f"{where}: the recording has non-finite samples")
+  if rate != sample_rate:
+    g = math.gcd(int(rate), int(sample_rate))
+    audio = scipy.signal.resample_poly(audio, sample_rate // g, rate // g).astype(np.float32)
+  return audio
+
+
+def _read_labels_csv(path: str) -> dict[str, dict[str, str]]:
+  with open(path, newline="") as f:
+    rows = list(csv.DictReader(f))
+  if not rows or "file" not in rows[0] or "label" not in rows[0]:
+    raise ValueError(f"data.labels_csv: expected a header with columns 'file' and 'label', got "
+                     f"{list(rows[0]) if rows else 'an empty file'} in {path}")
+  return {r["file"]: r for r in rows}
+
+
+def _sorted_names(values) -> list[str]:
+  values = sorted(set(values))
+  return sorted(values, key=int) if all(v.lstrip("-").isdigit() for v in values) else values
+
+
+def _audio_folder_builder_cls():
+  import tensorflow_datasets as tfds
+
+  class AudioFolderArrays(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Local wav folders or tars -> TFDS array_record of decoded float32 waveforms."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def __init__(self, *, split_paths: Mapping[str, str], split_filters: Mapping[str, str], pattern: str,
+                 labels_csv: str | None, sample_rate: int, on_bad_example: str = "error", **kwargs):
+      self._split_paths = {k: Path(v) for k, v in split_paths.items()}
+      self._filters = {k: parse_split_filter(v, f"data.split_filter.{k}")[0] for k, v in split_filters.items()}
+      self._pattern = re.compile(pattern)
+      self._csv = _read_labels_csv(labels_csv) if labels_csv else None
+      self._rate, self._on_bad = int(sample_rate), on_bad_example
+      self.skipped: list[str] = []
+      labels, speakers = set(), set()
+      for split, path in self._split_paths.items():
+        for name in self._names(path):
+          fields = self._fields(path, name)
+          if fields is not None:
+            labels.add(fields["label"])
+            speakers.add(fields.get("speaker", ""))
+      if not labels:
+        raise ValueError(f"data.paths: no wav files matching data.filename_pattern {pattern!r} (or listed in "
+                         f"data.labels_csv) in {sorted(str(p) for p in self._split_paths.values())}")
+      self._labels, self._speakers = _sorted_names(labels), _sorted_names(speakers)
+      key = "|".join(f"{k}={p.resolve()}:{p.stat().st_mtime_ns}" for k, p in sorted(self._split_paths.items()))
+      key += f"|{sorted(split_filters.items())}|{pattern}|{labels_csv}|{sample_rate}|bad={on_bad_example}"
+      first = next(iter(self._split_paths.values()))
+      name = f"{first.name.split('.')[0]}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+      super().__init__(config=tfds.core.BuilderConfig(name=name), **kwargs)
+
+    @staticmethod
+    def _names(path: Path) -> list[str]:
+      if path.is_dir():
+        return sorted(str(f.relative_to(path)) for f in path.rglob("*.wav"))
+      with tarfile.open(path, "r:*") as tar:
+        return sorted(m.name.lstrip("./") for m in tar if m.isfile() and m.name.lower().endswith(".wav"))
+
+    def _fields(self, path: Path, name: str) -> dict[str, str] | None:
+      if self._csv is not None:
+        row = self._csv.get(name) or self._csv.get(os.path.basename(name))
+        return None if row is None else {"speaker": "", **row}
+      match = self._pattern.fullmatch(os.path.basename(name))
+      return None if match is None else match.groupdict()
+
+    def _info(self):
+      return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+          "audio": tfds.features.Tensor(shape=(None,), dtype=np.float32, encoding=tfds.features.Encoding.BYTES),
+          "label": tfds.features.ClassLabel(names=self._labels),
+          "speaker": tfds.features.ClassLabel(names=self._speakers),
+      }))
+
+    def _split_generators(self, dl_manager):
+      return {split: self._generate_examples(split, path) for split, path in self._split_paths.items()}
+
+    def _generate_examples(self, split, path):
+      keep = self._filters.get(split)
+      label_index = {c: i for i, c in enumerate(self._labels)}
+      speaker_index = {c: i for i, c in enumerate(self._speakers)}
+      count = 0
+      for name, data in _iter_wav_files(path):
+        fields = self._fields(path, name)
+        if fields is None or (keep is not None and not keep(fields)):
+          continue
+        where = f"{path}/{name}" if path.is_dir() else f"{path}:{name}"
+        try:
+          audio = decode_wav(where, data, self._rate)
+        except BadExampleError as e:
+          if self._on_bad == "error":
+            raise BadExampleError(f"{e} (set data.on_bad_example='skip' to leave such files out)") from None
+          self.skipped.append(str(e))
+          continue
+        count += 1
+        yield name, {"audio": audio, "label": label_index[fields["label"]],
+                     "speaker": speaker_index[fields.get("speaker", "")]}
+      if not count:
+        raise ValueError(f"data.paths.{split}: split {split!r} is empty: no usable wav files in {path} "
+                         f"(after data.split_filter; expected at least one)")
+
+  return AudioFolderArrays
+
+
+def audio_folder_sources(split_paths: Mapping[str, str], data_dir: str | None = None, *,
+                         split_filters: Mapping[str, str] | None = None, pattern: str = FSDD_PATTERN,
+                         labels_csv: str | None = None, sample_rate: int = 16000,
+                         on_bad_example: str = "error") -> dict[str, Any]:
+  """Prepares (once, cached under `data_dir`) and opens local wav folders or tars.
+
+  Args:
+    split_paths: split name -> a directory or `.tar(.gz)` of wav files; several
+      splits may name the same folder and be told apart by `split_filters`.
+    split_filters: split name -> '<field> <op> <int>' on a named group of
+      `pattern`, e.g. {"train": "index>=5", "test": "index<5"} for FSDD.
+    pattern: a regular expression with named groups `label` (and optionally
+      `speaker`) matched against each file's base name; files that do not
+      match are not used.
+    labels_csv: instead of `pattern`, a CSV with columns `file,label[,speaker]`.
+    sample_rate: the rate every recording is resampled to.
+    on_bad_example: "error" raises `BadExampleError` naming the first corrupt,
+      truncated or empty file; "skip" leaves such files out and lists them
+      in `skipped_examples`.
+
+  Returns:
+    split name -> a grain-compatible TFDS data source of
+    {"audio": float32 [T], "label": int, "speaker": int}.
+  """
+  for split, p in split_paths.items():
+    if not Path(p).exists():
+      raise ValueError(f"data.paths.{split}: expected an existing folder or tar of wav files, got {p!r}")
+  builder = _audio_folder_builder_cls()(
+      split_paths=split_paths, split_filters=dict(split_filters or {}), pattern=pattern, labels_csv=labels_csv,
+      sample_rate=sample_rate, on_bad_example=on_bad_example, data_dir=data_dir or DEFAULT_DATA_DIR,
+      file_format="array_record")
+  skipped_file = os.path.join(builder.data_dir, "skipped_examples.json")
+  if not os.path.exists(skipped_file):
+    builder.download_and_prepare()
+    with open(skipped_file + ".tmp", "w") as f:
+      json.dump(builder.skipped, f, indent=1)
+    os.replace(skipped_file + ".tmp", skipped_file)
+  with open(skipped_file) as f:
+    skipped = json.load(f)
+  if skipped:
+    log.warning("data: left out %d bad file(s) (data.on_bad_example='skip'), e.g. %s", len(skipped), skipped[0])
+  sources = {}
+  for split in split_paths:
+    source = builder.as_data_source(split)
+    source.skipped_examples = [s for s in skipped if s.startswith(str(split_paths[split]))]
+    source.num_classes = {"label": len(builder._labels), "speaker": len(builder._speakers)}
+    sources[split] = source
+  return sources
+

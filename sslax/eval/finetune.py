@@ -1,0 +1,122 @@
+"""Full fine-tuning with a classification head on few labels, from pretrained or fresh weights.
+
+The network is the method's own (`method.features(model, inputs)` gives the
+pooled [B, D] representation); a linear head on top is trained jointly with
+it by AdamW with warm-up and cosine decay, cross-entropy on the labels.
+Batch statistics, if any, are used in evaluation mode. As wav2vec 2.0's
+fine-tuning, parameters whose path contains one of `freeze` (e.g. the
+convolutional feature encoder) stay fixed.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from sslax.data.pipeline import data_sharding, eval_batches
+from sslax.eval.features import input_keys
+
+
+def few_labels(labels: dict[str, np.ndarray], per_group: int, group_by: Sequence[str], seed: int = 0) -> np.ndarray:
+  """Indices of `per_group` examples for each distinct combination of `group_by` labels
+  (e.g. one recording per digit per speaker), drawn with `seed`."""
+  keys = np.stack([labels[k] for k in group_by], axis=1)
+  rng = np.random.default_rng(seed)
+  chosen = []
+  for combo in np.unique(keys, axis=0):
+    members = np.flatnonzero(np.all(keys == combo, axis=1))
+    chosen.extend(rng.choice(members, min(per_group, len(members)), replace=False))
+  return np.sort(np.asarray(chosen, np.int64))
+
+
+def _stack(source, indices, transform, keys):
+  records = [transform(source[int(i)]) for i in indices]
+  return {k: np.stack([r[k] for r in records]) for k in keys}
+
+
+def finetune_classifier(method, params, batch_stats, graphdef, train_source, train_indices, eval_source, mesh: Mesh,
+                        *, label_key: str = "label", num_classes: int, steps: int = 300, lr: float = 1e-3,
+                        weight_decay: float = 0.01, batch_size: int = 32, warmup_steps: int = 30,
+                        freeze: Sequence[str] = (), transform, seed: int = 0) -> dict[str, float]:
+  """Fine-tunes the network (and a new linear head) on `train_source[train_indices]`.
+
+  Args:
+    method: the pretraining method (gives `features(model, inputs) -> [B, D]`).
+    params, batch_stats, graphdef: the network's state, pretrained or freshly initialized.
+    train_indices: which training examples are labelled.
+    num_classes: classes of `label_key`.
+    freeze: substrings of parameter paths kept fixed.
+
+  Returns:
+    {"top1": held-out accuracy on `eval_source`, "train_top1", "num_labelled", "trained_params"}.
+  """
+  keys = input_keys(method)
+  data = _stack(train_source, train_indices, transform, keys + (label_key,))
+  n = len(train_indices)
+  n_dev = mesh.devices.size
+  batch_size = max(n_dev, min(batch_size, n) // n_dev * n_dev)
+  model = nnx.merge(graphdef, params, batch_stats, copy=True)
+  dim = jax.eval_shape(lambda: method.features(model, {k: jnp.asarray(data[k][:1]) for k in keys})).shape[-1]
+  head = {"w": jnp.zeros((dim, num_classes), jnp.float32), "b": jnp.zeros((num_classes,), jnp.float32)}
+  trainable = {"net": params, "head": head}
+
+  def frozen(path) -> bool:
+    name = "/".join(str(getattr(p, "key", p)) for p in path)
+    return any(f in name for f in freeze)
+
+  labels_mask = jax.tree_util.tree_map_with_path(lambda p, _: "frozen" if frozen(p) else "trained", trainable)
+  schedule = optax.warmup_cosine_decay_schedule(0.0, lr, min(warmup_steps, steps - 1), steps)
+  tx = optax.multi_transform({"trained": optax.adamw(schedule, weight_decay=weight_decay),
+                              "frozen": optax.set_to_zero()}, labels_mask)
+  opt_state = tx.init(trainable)
+
+  def logits_fn(p, inputs):
+    net = nnx.merge(graphdef, p["net"], batch_stats, copy=True)
+    return method.features(net, inputs) @ p["head"]["w"] + p["head"]["b"]
+
+  replicated = NamedSharding(mesh, P())
+
+  @jax.jit
+  def step(p, s, inputs, y):
+    def loss_fn(p):
+      return optax.softmax_cross_entropy_with_integer_labels(logits_fn(p, inputs), y).mean()
+
+    loss, grads = jax.value_and_grad(loss_fn)(p)
+    updates, s = tx.update(grads, s, p)
+    return optax.apply_updates(p, updates), s, loss
+
+  predict = jax.jit(lambda p, inputs: jnp.argmax(logits_fn(p, inputs), -1), out_shardings=replicated)
+  trainable, opt_state = jax.device_put((trainable, opt_state), replicated)
+  rng = np.random.default_rng(seed)
+  order = np.empty(0, np.int64)
+  for _ in range(steps):
+    while len(order) < batch_size:
+      order = np.concatenate([order, rng.permutation(n)])
+    idx, order = order[:batch_size], order[batch_size:]
+    inputs = {k: jax.make_array_from_process_local_data(data_sharding(mesh), data[k][idx]) for k in keys}
+    y = jax.make_array_from_process_local_data(data_sharding(mesh), data[label_key][idx].astype(np.int32))
+    trainable, opt_state, _ = step(trainable, opt_state, inputs, y)
+
+  def accuracy(batches):
+    correct = total = 0
+    for batch in batches:
+      m = len(batch[label_key])
+      pad = (-m) % n_dev
+      inputs = {k: jax.make_array_from_process_local_data(
+          data_sharding(mesh), np.concatenate([batch[k], np.repeat(batch[k][-1:], pad, 0)]) if pad else batch[k])
+          for k in keys}
+      pred = np.asarray(jax.device_get(predict(trainable, inputs)))[:m]
+      correct += int(np.sum(pred == batch[label_key]))
+      total += m
+    return correct / max(total, 1)
+
+  train_batches = [{k: v[i:i + 256] for k, v in data.items()} for i in range(0, n, 256)]
+  count = sum(int(np.size(x)) for x, t in zip(jax.tree.leaves(trainable), jax.tree.leaves(labels_mask))
+              if t == "trained")
+  return {"top1": accuracy(eval_batches(eval_source, batch_size=256, transform=transform)),
+          "train_top1": accuracy(train_batches), "num_labelled": int(n), "trained_params": int(count)}

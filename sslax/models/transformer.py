@@ -1,0 +1,84 @@
+"""A Transformer encoder with a padding mask, post- or pre-norm (Vaswani et al., 2017).
+
+Used by wav2vec 2.0's context network (post-norm in BASE, as fairseq's
+`layer_norm_first=False`). Dropout takes an explicit PRNG key (None: no
+dropout), so every random draw comes from the train step's key.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from einops import rearrange
+from flax import nnx
+
+_normal = nnx.initializers.normal(stddev=0.02)
+
+
+def dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
+  """Inverted dropout; the identity when `key` is None or `rate` is 0."""
+  if key is None or rate == 0.0:
+    return x
+  keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+  return jnp.where(keep, x / (1.0 - rate), 0.0).astype(x.dtype)
+
+
+def _split(key, n):
+  return [None] * n if key is None else list(jax.random.split(key, n))
+
+
+class SelfAttention(nnx.Module):
+  def __init__(self, dim: int, num_heads: int, *, rngs: nnx.Rngs):
+    if dim % num_heads:
+      raise ValueError(f"model.num_heads: expected a divisor of model.dim={dim}, got {num_heads}")
+    self.num_heads = num_heads
+    self.qkv = nnx.Linear(dim, 3 * dim, kernel_init=_normal, rngs=rngs)
+    self.out = nnx.Linear(dim, dim, kernel_init=_normal, rngs=rngs)
+
+  def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    """x [B, T, D]; mask [B, T] bool, True at real (non-padding) positions."""
+    q, k, v = rearrange(self.qkv(x), "b t (three h d) -> three b t h d", three=3, h=self.num_heads)
+    bias = None if mask is None else jnp.where(mask[:, None, None, :], 0.0, -1e9).astype(x.dtype)
+    out = jax.nn.dot_product_attention(q, k, v, bias=bias)
+    return self.out(rearrange(out, "b t h d -> b t (h d)"))
+
+
+class EncoderLayer(nnx.Module):
+  def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, pre_norm: bool, dropout: float = 0.0,
+               attention_dropout: float = 0.0, rngs: nnx.Rngs):
+    self.attn = SelfAttention(dim, num_heads, rngs=rngs)
+    self.norm1 = nnx.LayerNorm(dim, epsilon=1e-5, rngs=rngs)
+    self.fc1 = nnx.Linear(dim, mlp_dim, kernel_init=_normal, rngs=rngs)
+    self.fc2 = nnx.Linear(mlp_dim, dim, kernel_init=_normal, rngs=rngs)
+    self.norm2 = nnx.LayerNorm(dim, epsilon=1e-5, rngs=rngs)
+    self.pre_norm, self.rate = pre_norm, dropout
+
+  def __call__(self, x, mask=None, key=None):
+    k1, k2, k3 = _split(key, 3)
+    h = self.norm1(x) if self.pre_norm else x
+    x = x + dropout(self.attn(h, mask), self.rate, k1)
+    if not self.pre_norm:
+      x = self.norm1(x)
+    h = self.norm2(x) if self.pre_norm else x
+    h = dropout(jax.nn.gelu(self.fc1(h), approximate=False), self.rate, k2)
+    x = x + dropout(self.fc2(h), self.rate, k3)
+    return x if self.pre_norm else self.norm2(x)
+
+
+class TransformerEncoder(nnx.Module):
+  """x [B, T, D], mask [B, T] -> (x [B, T, D], {"layer_<i>": [B, T, D]})."""
+
+  def __init__(self, dim: int, depth: int, num_heads: int, mlp_dim: int, *, pre_norm: bool = False,
+               dropout: float = 0.0, rngs: nnx.Rngs):
+    self.layers = nnx.List([EncoderLayer(dim, num_heads, mlp_dim, pre_norm=pre_norm, dropout=dropout, rngs=rngs)
+                            for _ in range(depth)])
+    # pre-norm stacks end with a norm; post-norm layers already end with one
+    self.final_norm = nnx.LayerNorm(dim, epsilon=1e-5, rngs=rngs) if pre_norm else None
+
+  def __call__(self, x, mask=None, key=None):
+    features = {}
+    for i, (layer, k) in enumerate(zip(self.layers, _split(key, len(self.layers)))):
+      x = layer(x, mask, k)
+      features[f"layer_{i}"] = x
+    if self.final_norm is not None:
+      x = self.final_norm(x)
+    return x, features
