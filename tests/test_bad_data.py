@@ -70,3 +70,42 @@ def test_an_empty_split_is_an_error_naming_it(tmp_path):
   config.data.data_dir = str(tmp_path / "tfds")
   with pytest.raises(ValueError, match="data.paths.test: split 'test' is empty"):
     get_source(config.data, "test")
+
+
+def _tsv(path, rows, header="label\tcontent"):
+  path.write_text("\n".join([header, *rows]) + "\n")
+  return str(path)
+
+
+def test_empty_and_malformed_text_rows_are_named_or_skipped_and_counted(tmp_path):
+  from sslax.data import text_file_sources
+
+  rows = ["1\ta fine film .", "0\t", "1\tgood", "x\tnot a label", "0\ttoo\tmany", "0\t   "]
+  path = _tsv(tmp_path / "train.tsv", rows)
+  with pytest.raises(BadExampleError, match=f"{path}:3: empty text in column 'content'.*on_bad_example='skip'"):
+    text_file_sources({"train": path}, data_dir=str(tmp_path / "tfds"), fmt="tsv")
+  source = text_file_sources({"train": path}, data_dir=str(tmp_path / "tfds2"), fmt="tsv",
+                             on_bad_example="skip")["train"]
+  assert len(source) == 2 and [int(source[i]["label"]) for i in range(2)] == [1, 1]
+  assert source[0]["text"] == b"a fine film ."
+  skipped = "\n".join(source.skipped_examples)
+  assert len(source.skipped_examples) == 4
+  for line, why in ((3, "empty text"), (5, "expected an integer in column 'label', got 'x'"),
+                    (6, "expected 2 tab-separated columns"), (7, "empty text")):
+    assert f"{path}:{line}: {why}" in skipped
+  with pytest.raises(ValueError, match="data.text_column: expected one of the columns"):
+    text_file_sources({"train": path}, data_dir=str(tmp_path / "tfds3"), fmt="tsv", text_column="sentence")
+
+
+def test_text_lines_blank_lines_separate_and_an_empty_file_is_an_error(tmp_path):
+  from sslax.data import text_file_sources
+
+  corpus = tmp_path / "corpus.txt"
+  corpus.write_text("First Citizen:\nBefore we proceed.\n\n  \nAll:\nSpeak.\n")
+  source = text_file_sources({"train": str(corpus)}, data_dir=str(tmp_path / "tfds"))["train"]
+  assert [source[i]["text"] for i in range(len(source))] == [b"First Citizen:", b"Before we proceed.", b"All:",
+                                                              b"Speak."]
+  empty = tmp_path / "empty.txt"
+  empty.write_text("\n\n")
+  with pytest.raises(ValueError, match="data.paths.train: split 'train' is empty"):
+    text_file_sources({"train": str(empty)}, data_dir=str(tmp_path / "tfds2"))

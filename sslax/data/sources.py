@@ -253,7 +253,8 @@ def get_source(data_config, split: str):
 
   `data_config.source` is "digits" (embedded), "image_folder" (local
   folders/tars in `data_config.paths`), "audio_folder" (local wav folders,
-  see `sslax.data.audio`) or "tfds" (`data_config.name`).
+  see `sslax.data.audio`), "text_files" (local text / TSV files, see
+  `sslax.data.text`) or "tfds" (`data_config.name`).
   """
   kind = data_config.source
   if kind == "digits":
@@ -274,11 +275,21 @@ def get_source(data_config, split: str):
         paths, data_config.get("data_dir"), split_filters=dict(data_config.get("split_filter") or {}),
         pattern=data_config.get("filename_pattern") or FSDD_PATTERN, labels_csv=data_config.get("labels_csv"),
         sample_rate=data_config.sample_rate, on_bad_example=data_config.get("on_bad_example", "error"))[split]
+  elif kind == "text_files":
+    from sslax.data.text import text_file_sources
+
+    paths = dict(data_config.paths)
+    if split not in paths:
+      raise ValueError(f"data.paths: expected a path for split {split!r}, got splits {sorted(paths)}")
+    source = text_file_sources(paths, data_config.get("data_dir"), fmt=data_config.get("text_format", "lines"),
+                               text_column=data_config.get("text_column"),
+                               label_column=data_config.get("label_column", "label"),
+                               on_bad_example=data_config.get("on_bad_example", "error"))[split]
   elif kind == "tfds":
     source = tfds_source(data_config.name, split, data_config.get("data_dir"))
   else:
-    raise ValueError(f"data.source: expected one of ['audio_folder', 'digits', 'image_folder', 'tfds'], "
-                     f"got {kind!r}")
+    raise ValueError(f"data.source: expected one of ['audio_folder', 'digits', 'image_folder', 'text_files', "
+                     f"'tfds'], got {kind!r}")
   if len(source) == 0:
     raise ValueError(f"data: split {split!r} of source {kind!r} is empty (expected at least one example)")
   return source

@@ -1,0 +1,153 @@
+"""Local text data: plain text files and TSV files -> a TFDS builder -> array_record, read with grain.
+
+Two layouts (`data.text_format`):
+  lines  one example per line (tinyshakespeare, WikiText): blank lines
+         separate paragraphs and are not examples; labels are -1.
+  tsv    a header line, then one example per row with a text column and an
+         optional integer label column (GLUE's SST-2: `label<TAB>sentence`).
+         A row whose text is empty, whose column count differs from the
+         header's, or whose label is not an integer is a bad example: an
+         error naming the file and line, or (data.on_bad_example='skip') left
+         out and counted.
+
+Records: {"text": bytes (UTF-8), "label": int}, in file order. Tokenization happens later.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from sslax.data.sources import DEFAULT_DATA_DIR, BadExampleError
+
+log = logging.getLogger("sslax")
+
+
+def read_text_examples(path: Path, fmt: str, text_column: str | None, label_column: str | None
+                       ) -> Iterator[tuple[int, str | BadExampleError, int]]:
+  """Yields (line number, text or a BadExampleError naming path:line, label) for each example."""
+  with open(path, encoding="utf-8", errors="strict") as f:
+    if fmt == "lines":
+      for number, line in enumerate(f, start=1):
+        text = line.rstrip("\n")
+        if text.strip():
+          yield number, text, -1
+      return
+    header = f.readline().rstrip("\n").split("\t")
+    if text_column is None:  # the one column that is not the label (SST-2's files name it differently)
+      others = [c for c in header if c != label_column]
+      if len(others) != 1:
+        raise ValueError(f"data.text_column: expected it set, as {path} has columns {header}, got None")
+      text_column = others[0]
+    if text_column not in header:
+      raise ValueError(f"data.text_column: expected one of the columns {header} of {path}, got {text_column!r}")
+    if label_column and label_column not in header:
+      raise ValueError(f"data.label_column: expected one of the columns {header} of {path}, got {label_column!r}")
+    ti = header.index(text_column)
+    li = header.index(label_column) if label_column else None
+    for number, line in enumerate(f, start=2):
+      fields = line.rstrip("\n").split("\t")
+      where = f"{path}:{number}"
+      if len(fields) != len(header):
+        yield number, BadExampleError(f"{where}: expected {len(header)} tab-separated columns {header}, "
+                                      f"got {len(fields)}"), -1
+        continue
+      text = fields[ti]
+      if not text.strip():
+        yield number, BadExampleError(f"{where}: empty text in column {text_column!r}"), -1
+        continue
+      label = -1
+      if li is not None:
+        try:
+          label = int(fields[li])
+        except ValueError:
+          yield number, BadExampleError(f"{where}: expected an integer in column {label_column!r}, "
+                                        f"got {fields[li]!r}"), -1
+          continue
+      yield number, text, label
+
+
+def _text_builder_cls():
+  import numpy as np
+  import tensorflow_datasets as tfds
+
+  class TextFileExamples(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Local text / TSV files -> TFDS array_record of {"text", "label"}."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def __init__(self, *, split_paths: Mapping[str, str], fmt: str, text_column: str | None, label_column: str | None,
+                 on_bad_example: str = "error", **kwargs):
+      if fmt not in ("lines", "tsv"):
+        raise ValueError(f"data.text_format: expected 'lines' or 'tsv', got {fmt!r}")
+      self._split_paths = {k: Path(v) for k, v in split_paths.items()}
+      self._fmt, self._text_column, self._label_column = fmt, text_column, label_column
+      self._on_bad = on_bad_example
+      self.skipped: list[str] = []
+      key = "|".join(f"{k}={p.resolve()}:{p.stat().st_mtime_ns}" for k, p in sorted(self._split_paths.items()))
+      key += f"|{fmt}|{text_column}|{label_column}|bad={on_bad_example}"
+      first = next(iter(self._split_paths.values()))
+      name = f"{first.name.split('.')[0]}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+      super().__init__(config=tfds.core.BuilderConfig(name=name), **kwargs)
+
+    def _info(self):
+      # file order kept: a language-model corpus is read as one continuous stream
+      return tfds.core.DatasetInfo(builder=self, disable_shuffling=True, features=tfds.features.FeaturesDict({
+          "text": tfds.features.Text(), "label": tfds.features.Scalar(dtype=np.int64)}))
+
+    def _split_generators(self, dl_manager):
+      return {split: self._generate_examples(split, path) for split, path in self._split_paths.items()}
+
+    def _generate_examples(self, split, path):
+      count = 0
+      for number, text, label in read_text_examples(path, self._fmt, self._text_column, self._label_column):
+        if isinstance(text, BadExampleError):
+          if self._on_bad == "error":
+            raise BadExampleError(f"{text} (set data.on_bad_example='skip' to leave such rows out)")
+          self.skipped.append(str(text))
+          continue
+        count += 1
+        yield f"{number:09d}", {"text": text, "label": label}
+      if not count:
+        raise ValueError(f"data.paths.{split}: split {split!r} is empty: no usable text in {path} "
+                         "(expected at least one example)")
+
+  return TextFileExamples
+
+
+def text_file_sources(split_paths: Mapping[str, str], data_dir: str | None = None, *, fmt: str = "lines",
+                      text_column: str | None = None, label_column: str | None = "label",
+                      on_bad_example: str = "error") -> dict[str, Any]:
+  """Prepares (once, cached under `data_dir`) and opens local text or TSV files, one per split.
+
+  `text_column` None takes the one TSV column that is not `label_column`.
+
+  Returns split name -> a grain-compatible TFDS data source of {"text": bytes, "label": int}; each
+  has `skipped_examples`, the rows left out under on_bad_example='skip' (with why).
+  """
+  for split, p in split_paths.items():
+    if not Path(p).is_file():
+      raise ValueError(f"data.paths.{split}: expected an existing text file, got {p!r}")
+  builder = _text_builder_cls()(split_paths=split_paths, fmt=fmt, text_column=text_column,
+                                label_column=label_column if fmt == "tsv" else None,
+                                on_bad_example=on_bad_example, data_dir=data_dir or DEFAULT_DATA_DIR,
+                                file_format="array_record")
+  skipped_file = os.path.join(builder.data_dir, "skipped_examples.json")
+  if not os.path.exists(skipped_file):
+    builder.download_and_prepare()
+    with open(skipped_file + ".tmp", "w") as f:
+      json.dump(builder.skipped, f, indent=1)
+    os.replace(skipped_file + ".tmp", skipped_file)
+  with open(skipped_file) as f:
+    skipped = json.load(f)
+  if skipped:
+    log.warning("data: left out %d bad row(s) (data.on_bad_example='skip'), e.g. %s", len(skipped), skipped[0])
+  sources = {}
+  for split in split_paths:
+    source = builder.as_data_source(split)
+    source.skipped_examples = [s for s in skipped if s.startswith(str(split_paths[split]) + ":")]
+    sources[split] = source
+  return sources
