@@ -1,7 +1,8 @@
-"""A Transformer encoder with a padding mask, post- or pre-norm (Vaswani et al., 2017).
+"""A Transformer stack with a padding mask, post- or pre-norm, optionally causal with a key/value
+cache (Vaswani et al., 2017).
 
 Used by wav2vec 2.0's context network (post-norm in BASE, as fairseq's
-`layer_norm_first=False`). Dropout takes an explicit PRNG key (None: no
+`layer_norm_first=False`), BERT (post-norm) and GPT (pre-norm, causal). Dropout takes an explicit PRNG key (None: no
 dropout), so every random draw comes from the train step's key.
 """
 from __future__ import annotations
@@ -34,51 +35,94 @@ class SelfAttention(nnx.Module):
     self.qkv = nnx.Linear(dim, 3 * dim, kernel_init=_normal, rngs=rngs)
     self.out = nnx.Linear(dim, dim, kernel_init=_normal, rngs=rngs)
 
-  def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
-    """x [B, T, D]; mask [B, T] bool, True at real (non-padding) positions."""
+  def __call__(self, x: jax.Array, mask: jax.Array | None = None, *, causal: bool = False, cache=None):
+    """x [B, T, D]; mask [B, T] bool, True at real (non-padding) positions; `causal` lets position t
+    see positions <= t only.
+
+    With `cache` ({"k", "v": [B, M, H, Dh], "pos": int32 scalar}, see `init_cache`), x holds the
+    next T tokens at absolute positions pos..pos+T-1: their keys and values are written into the
+    cache and they attend (causally) to everything cached so far. Returns (out, new cache) then,
+    else out [B, T, D].
+    """
     q, k, v = rearrange(self.qkv(x), "b t (three h d) -> three b t h d", three=3, h=self.num_heads)
-    bias = None if mask is None else jnp.where(mask[:, None, None, :], 0.0, -1e9).astype(x.dtype)
+    if cache is not None:
+      pos = cache["pos"]
+      ck = jax.lax.dynamic_update_slice(cache["k"], k.astype(cache["k"].dtype), (0, pos, 0, 0))
+      cv = jax.lax.dynamic_update_slice(cache["v"], v.astype(cache["v"].dtype), (0, pos, 0, 0))
+      allowed = jnp.arange(ck.shape[1])[None, :] <= pos + jnp.arange(x.shape[1])[:, None]  # [T, M]
+      bias = jnp.where(allowed, 0.0, -1e9).astype(x.dtype)[None, None]
+      out = jax.nn.dot_product_attention(q, ck, cv, bias=bias)
+      return self.out(rearrange(out, "b t h d -> b t (h d)")), {"k": ck, "v": cv, "pos": pos + x.shape[1]}
+    allowed = None
+    if mask is not None:
+      allowed = mask[:, None, None, :]
+    if causal:
+      tri = jnp.tril(jnp.ones((x.shape[1], x.shape[1]), bool))[None, None]
+      allowed = tri if allowed is None else allowed & tri
+    bias = None if allowed is None else jnp.where(allowed, 0.0, -1e9).astype(x.dtype)
     out = jax.nn.dot_product_attention(q, k, v, bias=bias)
     return self.out(rearrange(out, "b t h d -> b t (h d)"))
 
 
 class EncoderLayer(nnx.Module):
   def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, pre_norm: bool, dropout: float = 0.0,
-               attention_dropout: float = 0.0, rngs: nnx.Rngs):
+               eps: float = 1e-5, rngs: nnx.Rngs):
     self.attn = SelfAttention(dim, num_heads, rngs=rngs)
-    self.norm1 = nnx.LayerNorm(dim, epsilon=1e-5, rngs=rngs)
+    self.norm1 = nnx.LayerNorm(dim, epsilon=eps, rngs=rngs)
     self.fc1 = nnx.Linear(dim, mlp_dim, kernel_init=_normal, rngs=rngs)
     self.fc2 = nnx.Linear(mlp_dim, dim, kernel_init=_normal, rngs=rngs)
-    self.norm2 = nnx.LayerNorm(dim, epsilon=1e-5, rngs=rngs)
+    self.norm2 = nnx.LayerNorm(dim, epsilon=eps, rngs=rngs)
     self.pre_norm, self.rate = pre_norm, dropout
 
-  def __call__(self, x, mask=None, key=None):
+  def __call__(self, x, mask=None, key=None, *, causal: bool = False, cache=None):
+    """Returns x, or (x, new cache) when `cache` is given (see `SelfAttention`)."""
     k1, k2, k3 = _split(key, 3)
     h = self.norm1(x) if self.pre_norm else x
-    x = x + dropout(self.attn(h, mask), self.rate, k1)
+    attended = self.attn(h, mask, causal=causal, cache=cache)
+    if cache is not None:
+      attended, cache = attended
+    x = x + dropout(attended, self.rate, k1)
     if not self.pre_norm:
       x = self.norm1(x)
     h = self.norm2(x) if self.pre_norm else x
     h = dropout(jax.nn.gelu(self.fc1(h), approximate=False), self.rate, k2)
     x = x + dropout(self.fc2(h), self.rate, k3)
-    return x if self.pre_norm else self.norm2(x)
+    x = x if self.pre_norm else self.norm2(x)
+    return x if cache is None else (x, cache)
 
 
 class TransformerEncoder(nnx.Module):
   """x [B, T, D], mask [B, T] -> (x [B, T, D], {"layer_<i>": [B, T, D]})."""
 
   def __init__(self, dim: int, depth: int, num_heads: int, mlp_dim: int, *, pre_norm: bool = False,
-               dropout: float = 0.0, rngs: nnx.Rngs):
-    self.layers = nnx.List([EncoderLayer(dim, num_heads, mlp_dim, pre_norm=pre_norm, dropout=dropout, rngs=rngs)
-                            for _ in range(depth)])
+               dropout: float = 0.0, eps: float = 1e-5, rngs: nnx.Rngs):
+    self.layers = nnx.List([EncoderLayer(dim, num_heads, mlp_dim, pre_norm=pre_norm, dropout=dropout, eps=eps,
+                                         rngs=rngs) for _ in range(depth)])
     # pre-norm stacks end with a norm; post-norm layers already end with one
-    self.final_norm = nnx.LayerNorm(dim, epsilon=1e-5, rngs=rngs) if pre_norm else None
+    self.final_norm = nnx.LayerNorm(dim, epsilon=eps, rngs=rngs) if pre_norm else None
+    self.num_heads, self.dim = num_heads, dim
 
-  def __call__(self, x, mask=None, key=None):
+  def __call__(self, x, mask=None, key=None, *, causal: bool = False):
     features = {}
     for i, (layer, k) in enumerate(zip(self.layers, _split(key, len(self.layers)))):
-      x = layer(x, mask, k)
+      x = layer(x, mask, k, causal=causal)
       features[f"layer_{i}"] = x
     if self.final_norm is not None:
       x = self.final_norm(x)
     return x, features
+
+  def init_cache(self, batch: int, max_len: int, dtype=jnp.float32) -> list[dict]:
+    """An empty key/value cache per layer for `decode`."""
+    shape = (batch, max_len, self.num_heads, self.dim // self.num_heads)
+    return [{"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype), "pos": jnp.zeros((), jnp.int32)}
+            for _ in self.layers]
+
+  def decode(self, x, cache: list[dict]):
+    """Causal pass over the next tokens x [B, T, D] given `cache`; returns (x, new cache)."""
+    new_cache = []
+    for layer, c in zip(self.layers, cache):
+      x, c = layer(x, cache=c)
+      new_cache.append(c)
+    if self.final_norm is not None:
+      x = self.final_norm(x)
+    return x, new_cache

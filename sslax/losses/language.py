@@ -1,0 +1,39 @@
+"""Language-model losses: masked LM (BERT, Devlin et al. 2019) and causal LM (GPT, Radford et al. 2018)."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def masked_lm_loss(logits: jax.Array, targets: jax.Array, weights: jax.Array):
+  """Cross-entropy and accuracy over the weighted (selected) positions only.
+
+  Args:
+    logits: [B, L, V] predictions.
+    targets: [B, L] int original token ids.
+    weights: [B, L] float, 1 at selected positions (an explicit mask: token 0 is a real token).
+
+  Returns:
+    (mean cross-entropy over selected positions, {"accuracy", "num_targets"}).
+  """
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+  w = weights.astype(jnp.float32)
+  total = jnp.sum(w)
+  loss = jnp.sum(nll * w) / jnp.maximum(total, 1.0)
+  correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
+  return loss, {"accuracy": jnp.sum(correct * w) / jnp.maximum(total, 1.0), "num_targets": total}
+
+
+def causal_lm_loss(logits: jax.Array, ids: jax.Array, valid: jax.Array):
+  """Next-token cross-entropy: position t predicts ids[t + 1], counted where both are valid.
+
+  Args:
+    logits: [B, L, V]; ids: [B, L] int; valid: [B, L] bool (not padding).
+
+  Returns:
+    (mean cross-entropy in nats, {"accuracy", "perplexity": exp(loss), "num_targets"}).
+  """
+  weights = (valid[:, :-1] & valid[:, 1:]).astype(jnp.float32)
+  loss, aux = masked_lm_loss(logits[:, :-1], ids[:, 1:], weights)
+  return loss, {**aux, "perplexity": jnp.exp(loss)}

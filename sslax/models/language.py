@@ -1,0 +1,126 @@
+"""BERT (Devlin et al., NAACL 2019) and GPT (Radford et al., 2018/2019) in Flax NNX.
+
+BERT: token + position + segment embeddings, LayerNorm (eps 1e-12), post-norm
+GELU layers; an MLM head (dense, GELU, LayerNorm, decoder tied to the token
+embeddings plus a bias) and a pooler (dense + tanh on [CLS]) for
+next-sentence prediction and classification. GPT: token + position
+embeddings, pre-norm causal layers, a final LayerNorm, logits tied to the
+token embeddings; a key/value cache for generation.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from sslax.models.transformer import TransformerEncoder, dropout
+
+_normal = nnx.initializers.normal(stddev=0.02)
+
+
+class BERT(nnx.Module):
+  def __init__(self, *, vocab_size: int, max_len: int = 512, dim: int = 768, depth: int = 12, num_heads: int = 12,
+               mlp_dim: int = 3072, type_vocab_size: int = 2, dropout: float = 0.1, rngs: nnx.Rngs):
+    self.tok_embed = nnx.Embed(vocab_size, dim, embedding_init=_normal, rngs=rngs)
+    self.pos_embed = nnx.Embed(max_len, dim, embedding_init=_normal, rngs=rngs)
+    self.type_embed = nnx.Embed(type_vocab_size, dim, embedding_init=_normal, rngs=rngs)
+    self.embed_norm = nnx.LayerNorm(dim, epsilon=1e-12, rngs=rngs)
+    self.encoder = TransformerEncoder(dim, depth, num_heads, mlp_dim, pre_norm=False, dropout=dropout, eps=1e-12,
+                                      rngs=rngs)
+    self.mlm_dense = nnx.Linear(dim, dim, kernel_init=_normal, rngs=rngs)
+    self.mlm_norm = nnx.LayerNorm(dim, epsilon=1e-12, rngs=rngs)
+    self.mlm_bias = nnx.Param(jnp.zeros((vocab_size,)))
+    self.pooler = nnx.Linear(dim, dim, kernel_init=_normal, rngs=rngs)
+    self.nsp = nnx.Linear(dim, 2, kernel_init=_normal, rngs=rngs)
+    self.rate, self.max_len, self.num_features = dropout, max_len, dim
+
+  def __call__(self, ids: jax.Array, valid: jax.Array, type_ids: jax.Array | None = None, *,
+               key: jax.Array | None = None):
+    """ids, valid [B, L] -> (hidden [B, L, D], {"pooled": [B, D], "cls": [B, D], "layer_<i>": ...})."""
+    if ids.shape[1] > self.max_len:
+      raise ValueError(f"ids: expected at most model.max_len={self.max_len} tokens, got {ids.shape[1]}")
+    k_emb, k_enc = (None, None) if key is None else jax.random.split(key)
+    type_ids = jnp.zeros_like(ids) if type_ids is None else type_ids
+    x = self.tok_embed(ids) + self.pos_embed(jnp.arange(ids.shape[1]))[None] + self.type_embed(type_ids)
+    x = dropout(self.embed_norm(x), self.rate, k_emb)
+    h, features = self.encoder(x, valid, k_enc)
+    pooled = jnp.tanh(self.pooler(h[:, 0]))
+    return h, {"pooled": pooled, "cls": h[:, 0], **features}
+
+  def mlm_logits(self, hidden: jax.Array) -> jax.Array:
+    """hidden [B, L, D] (or [N, D]) -> vocabulary logits through the tied decoder."""
+    h = self.mlm_norm(jax.nn.gelu(self.mlm_dense(hidden), approximate=False))
+    return self.tok_embed.attend(h) + self.mlm_bias[...]
+
+  def nsp_logits(self, pooled: jax.Array) -> jax.Array:
+    return self.nsp(pooled)
+
+
+class GPT(nnx.Module):
+  def __init__(self, *, vocab_size: int, max_len: int = 1024, dim: int = 768, depth: int = 12, num_heads: int = 12,
+               mlp_dim: int = 3072, dropout: float = 0.1, rngs: nnx.Rngs):
+    self.tok_embed = nnx.Embed(vocab_size, dim, embedding_init=_normal, rngs=rngs)
+    self.pos_embed = nnx.Embed(max_len, dim, embedding_init=nnx.initializers.normal(0.01), rngs=rngs)
+    self.decoder = TransformerEncoder(dim, depth, num_heads, mlp_dim, pre_norm=True, dropout=dropout, rngs=rngs)
+    self.rate, self.max_len, self.num_features = dropout, max_len, dim
+
+  def __call__(self, ids: jax.Array, valid: jax.Array | None = None, *, key: jax.Array | None = None):
+    """ids [B, L] -> (logits [B, L, V], {"hidden": [B, L, D], "layer_<i>": ...}); causal."""
+    if ids.shape[1] > self.max_len:
+      raise ValueError(f"ids: expected at most model.max_len={self.max_len} tokens, got {ids.shape[1]}")
+    k_emb, k_dec = (None, None) if key is None else jax.random.split(key)
+    x = dropout(self.tok_embed(ids) + self.pos_embed(jnp.arange(ids.shape[1]))[None], self.rate, k_emb)
+    h, features = self.decoder(x, valid, k_dec, causal=True)
+    return self.tok_embed.attend(h), {"hidden": h, **features}
+
+  def init_cache(self, batch: int, max_len: int | None = None):
+    return self.decoder.init_cache(batch, max_len or self.max_len)
+
+  def decode(self, ids: jax.Array, cache):
+    """The next tokens ids [B, T] at the cache's position -> (logits [B, T, V], new cache)."""
+    pos = cache[0]["pos"]
+    x = self.tok_embed(ids) + self.pos_embed(pos + jnp.arange(ids.shape[1]))[None]
+    h, cache = self.decoder.decode(x, cache)
+    return self.tok_embed.attend(h), cache
+
+
+def sample_next(key: jax.Array, logits: jax.Array, *, temperature: float = 1.0, top_k: int = 0) -> jax.Array:
+  """logits [B, V] -> token ids [B]: greedy when temperature is 0, else sampled from the top k (0: all)."""
+  if temperature == 0.0:
+    return jnp.argmax(logits, axis=-1)
+  logits = logits.astype(jnp.float32) / temperature
+  if top_k:
+    kth = jax.lax.top_k(logits, top_k)[0][:, -1:]
+    logits = jnp.where(logits < kth, -jnp.inf, logits)
+  return jax.random.categorical(key, logits, axis=-1)
+
+
+def generate(model: GPT, prompt: jax.Array, num_tokens: int, key: jax.Array, *, temperature: float = 1.0,
+             top_k: int = 0, use_cache: bool = True) -> jax.Array:
+  """Continues prompt [B, P] by `num_tokens` tokens; returns [B, P + num_tokens].
+
+  With the cache, the prompt is run once and each new token costs one
+  position; without it, the whole sequence is re-run per token (the
+  reference the cache is tested against). Same keys, same tokens.
+  """
+  b, p = prompt.shape
+  total = p + num_tokens
+  if total > model.max_len:
+    raise ValueError(f"num_tokens: prompt ({p}) + new tokens ({num_tokens}) exceed model.max_len={model.max_len}")
+  keys = jax.random.split(key, num_tokens)
+  if use_cache:
+    logits, cache = model.decode(prompt, model.init_cache(b, total))
+    tokens, last = [prompt], logits[:, -1]
+    for i in range(num_tokens):
+      nxt = sample_next(keys[i], last, temperature=temperature, top_k=top_k)
+      tokens.append(nxt[:, None])
+      if i + 1 < num_tokens:
+        logits, cache = model.decode(nxt[:, None], cache)
+        last = logits[:, -1]
+    return jnp.concatenate(tokens, axis=1)
+  seq = prompt
+  for i in range(num_tokens):
+    logits, _ = model(seq)
+    nxt = sample_next(keys[i], logits[:, -1], temperature=temperature, top_k=top_k)
+    seq = jnp.concatenate([seq, nxt[:, None]], axis=1)
+  return seq
