@@ -106,3 +106,19 @@ def test_bert_padding_does_not_change_real_positions():
   h2, _ = model(ids.at[:, 10:].set(3), valid)
   np.testing.assert_allclose(h1[:, :10], h2[:, :10], atol=1e-5)
   assert model.mlm_logits(h1).shape == (1, 16, 40)
+
+
+def test_tokenizers_train_save_and_load(tmp_path):
+  from sslax.data.tokenize import WORDPIECE_SPECIALS, load_tokenizer, tokenizer_for_run
+
+  texts = ["the cat sat on the mat .", "a dog sat on a log .", "the cat and the dog ."] * 20
+  tok = tokenizer_for_run("wordpiece", texts, str(tmp_path), vocab_size=60)
+  assert [tok.token_to_id(t) for t in WORDPIECE_SPECIALS] == [0, 1, 2, 3, 4]
+  ids = tok.encode("The cat sat.").ids
+  assert tok.decode(ids) == "the cat sat." and (tmp_path / "tokenizer.json").exists()
+  again = tokenizer_for_run("bpe", ["other text"], str(tmp_path), vocab_size=300)  # resumed run: the saved one
+  assert again.encode("The cat sat.").ids == ids
+  bpe = tokenizer_for_run("bpe", texts, None, vocab_size=300)
+  assert bpe.decode(bpe.encode("the cat sat on the mat .").ids) == "the cat sat on the mat ."
+  (tmp_path / "vocab.txt").write_text("\n".join([*WORDPIECE_SPECIALS, "the", "cat", "##s"]))
+  assert load_tokenizer(str(tmp_path / "vocab.txt")).encode("the cats").tokens == ["the", "cat", "##s"]
