@@ -116,10 +116,17 @@ def _kill_once(workdir, async_save, rng):
   proc = subprocess.Popen([sys.executable, RUNNER, str(workdir), "1" if async_save else "0"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   assert proc.stdout.readline().strip() == "ready", proc.stderr.read()[-3000:]
+  # the kill falls after the first commit (on a loaded machine the first save can take longer than
+  # the random delay, and before it there is nothing to recover)
+  first, committed_step = "", 0
+  while committed_step < 1:  # async saves report "committed 0" after the first save
+    line = proc.stdout.readline()
+    assert line.startswith("committed"), line + proc.stderr.read()[-3000:]
+    first, committed_step = first + line, int(line.split()[1])
   time.sleep(rng.uniform(0.05, 1.5))
   proc.kill()
   out, _ = proc.communicate()
-  committed = [int(line.split()[1]) for line in out.splitlines() if line.startswith("committed")]
+  committed = [int(line.split()[1]) for line in (first + out).splitlines() if line.startswith("committed")]
   return max(committed, default=0)
 
 
