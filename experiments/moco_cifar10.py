@@ -11,7 +11,8 @@ import ml_collections
 def get_config(arg: str | None = None):
   c = cifar10_config(arg, "moco")
   c.method = ml_collections.ConfigDict({"name": "moco", "version": "v2", "temperature": 0.2,
-                                        "queue_size": 32768, "base_tau": 0.99, "final_tau": 0.999})
+                                        "queue_size": 32768, "base_tau": 0.99, "final_tau": 0.999,
+                                        "loss_block_size": ml_collections.FieldReference(None, field_type=int)})
   c.projector.hidden_dim, c.projector.out_dim, c.projector.batch_norm = 2048, 256, False
   c.predictor = ml_collections.ConfigDict({"hidden_dim": 4096, "num_layers": 2, "enabled": True})
   c.optim.name, c.optim.lr, c.optim.weight_decay = "sgd", 0.3, 1e-4

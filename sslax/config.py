@@ -199,6 +199,13 @@ def check_config_value(config: ml_collections.ConfigDict, key: str, ok: Callable
     raise ValueError(f"{key}: expected {expected}, got {value!r}")
 
 
+def check_loss_block_size(config: ml_collections.ConfigDict) -> None:
+  """method.loss_block_size: None (dense InfoNCE) or a positive int (blockwise)."""
+  if config.method.get("loss_block_size") is not None:
+    check_config_value(config, "method.loss_block_size", lambda v: isinstance(v, int) and v > 0,
+                       "None (dense) or a positive int (candidates per block)")
+
+
 # Keys only image methods read; configs without an `augment` section (speech, text) leave them out.
 _IMAGE_ONLY = ("augment.", "projector.", "model.in_channels")
 
@@ -241,7 +248,10 @@ def base_config() -> ml_collections.ConfigDict:
   # replicated (data parallelism); (('.*', 'fsdp'),) = parameters and optimizer state split over
   # `axis` (FSDP); a rule is (regex on the leaf path, 'fsdp' | 'replicated' | per-dimension axes).
   c.sharding = ml_collections.ConfigDict({"rules": (), "axis": "data", "min_size": 0})
-  c.method = ml_collections.ConfigDict({"name": "simclr", "temperature": 0.2})
+  # loss_block_size: None = dense similarity matrix; an int = blockwise InfoNCE (same loss and
+  # gradients, memory O(batch x block) instead of O(batch^2); sslax.losses.blockwise).
+  c.method = ml_collections.ConfigDict({"name": "simclr", "temperature": 0.2,
+                                        "loss_block_size": ml_collections.FieldReference(None, field_type=int)})
   c.model = ml_collections.ConfigDict({"name": "resnet18", "in_channels": 3, "cifar_stem": True,
                                        "width": ml_collections.FieldReference(None, field_type=int)})
   c.projector = ml_collections.ConfigDict({"hidden_dim": 2048, "out_dim": 256, "num_layers": 2,

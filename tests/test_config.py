@@ -34,6 +34,10 @@ def test_method_config_errors_name_key_expected_and_actual():
   config.method.temperature = 0.0
   with pytest.raises(ValueError, match="method.temperature: expected a positive number, got 0.0"):
     make_method(config)
+  config = base_config()
+  config.method.loss_block_size = -4
+  with pytest.raises(ValueError, match=r"method.loss_block_size: expected None \(dense\) or a positive int .*got -4"):
+    make_method(config)
 
 
 def test_full_recipe_is_solo_learns():

@@ -9,6 +9,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from sslax.losses.blockwise import blockwise_logsumexp
+
 
 def l2_normalize(x: jax.Array, axis: int = -1, eps: float = 1e-12) -> jax.Array:
   """Divides `x` by its L2 norm along `axis` (as torch.nn.functional.normalize)."""
@@ -48,7 +50,7 @@ def info_nce_loss(
 
 
 def nt_xent_loss(
-    z1: jax.Array, z2: jax.Array, *, temperature: float = 0.1
+    z1: jax.Array, z2: jax.Array, *, temperature: float = 0.1, block_size: int | None = None
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """NT-Xent, the normalized temperature-scaled cross-entropy of SimCLR.
 
@@ -63,6 +65,9 @@ def nt_xent_loss(
     z1: [N, D] projections of the first view.
     z2: [N, D] projections of the second view (row i pairs with z1[i]).
     temperature: tau > 0; similarities are cosine similarities / tau.
+    block_size: None for the dense [2N, 2N] similarity matrix; an int to
+      compute it `block_size` columns at a time (`blockwise_logsumexp`):
+      the same loss and gradients with O(2N x block_size) memory.
 
   Returns:
     (scalar loss averaged over all 2N anchors, aux dict with "accuracy" of
@@ -72,17 +77,22 @@ def nt_xent_loss(
     raise ValueError(f"z1, z2: expected two [N, D] arrays of equal shape, got {z1.shape} and {z2.shape}")
   n = z1.shape[0]
   z = l2_normalize(jnp.concatenate([z1, z2], axis=0).astype(jnp.float32))
-  logits = z @ z.T / temperature
   idx = jnp.arange(2 * n)
   positive_index = (idx + n) % (2 * n)
-  not_self = idx[:, None] != idx[None, :]
-  loss, aux = info_nce_loss(logits, positive_index, valid=not_self)
+  if block_size is not None:
+    lse, _, argmax = blockwise_logsumexp(z, z, temperature=temperature, block_size=block_size, exclude_self=True)
+    positive = jnp.sum(z * jnp.roll(z, n, axis=0), axis=1) / temperature
+    loss = jnp.mean(lse - positive)
+    aux = {"accuracy": jnp.mean((argmax == positive_index).astype(jnp.float32))}
+  else:
+    not_self = idx[:, None] != idx[None, :]
+    loss, aux = info_nce_loss(z @ z.T / temperature, positive_index, valid=not_self)
   aux["positive_similarity"] = jnp.mean(jnp.sum(z[:n] * z[n:], axis=1))
   return loss, aux
 
 
-def moco_loss(q: jax.Array, k: jax.Array, queue: jax.Array, *, temperature: float = 0.2
-              ) -> tuple[jax.Array, dict[str, jax.Array]]:
+def moco_loss(q: jax.Array, k: jax.Array, queue: jax.Array, *, temperature: float = 0.2,
+              block_size: int | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
   """MoCo's InfoNCE of queries against their key and a queue of past keys.
 
   He et al., "Momentum Contrast for Unsupervised Visual Representation
@@ -97,6 +107,8 @@ def moco_loss(q: jax.Array, k: jax.Array, queue: jax.Array, *, temperature: floa
       l2-normalized here, gradients stopped.
     queue: [K, D] past keys (already normalized), gradients stopped.
     temperature: T > 0.
+    block_size: None (dense [N, K+1] logits) or queue entries per block
+      (`blockwise_logsumexp`; same loss and gradients, O(N x block) memory).
 
   Returns: (mean loss, {"accuracy": fraction of queries ranking their key first}).
   """
@@ -104,12 +116,18 @@ def moco_loss(q: jax.Array, k: jax.Array, queue: jax.Array, *, temperature: floa
   k = jax.lax.stop_gradient(l2_normalize(k.astype(jnp.float32)))
   queue = jax.lax.stop_gradient(queue.astype(jnp.float32))
   positive = jnp.sum(q * k, axis=1, keepdims=True)
+  if block_size is not None:
+    positive = positive[:, 0] / temperature
+    lse_queue, max_queue, _ = blockwise_logsumexp(q, queue, temperature=temperature, block_size=block_size)
+    loss = jnp.mean(jnp.logaddexp(positive, lse_queue) - positive)
+    # Dense argmax picks column 0 (the key) on a tie.
+    return loss, {"accuracy": jnp.mean((positive >= max_queue).astype(jnp.float32))}
   logits = jnp.concatenate([positive, q @ queue.T], axis=1) / temperature
   return info_nce_loss(logits, jnp.zeros(q.shape[0], jnp.int32))
 
 
-def moco_v3_loss(q1: jax.Array, q2: jax.Array, k1: jax.Array, k2: jax.Array, *, temperature: float = 0.2
-                 ) -> tuple[jax.Array, dict[str, jax.Array]]:
+def moco_v3_loss(q1: jax.Array, q2: jax.Array, k1: jax.Array, k2: jax.Array, *, temperature: float = 0.2,
+                 block_size: int | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
   """MoCo v3's symmetrized in-batch InfoNCE, no queue.
 
   Chen, Xie, He, "An Empirical Study of Training Self-Supervised Vision
@@ -118,14 +136,54 @@ def moco_v3_loss(q1: jax.Array, q2: jax.Array, k1: jax.Array, k2: jax.Array, *, 
   are the negatives.
 
   Args: q1, q2 [N, D] online predictions of views 1 and 2; k1, k2 [N, D]
-  momentum-encoder projections (gradients stopped). Returns (loss, aux).
+  momentum-encoder projections (gradients stopped); block_size as in
+  `nt_xent_loss`. Returns (loss, aux).
   """
   def ctr(q, k):
     q = l2_normalize(q.astype(jnp.float32))
     k = jax.lax.stop_gradient(l2_normalize(k.astype(jnp.float32)))
-    loss, aux = info_nce_loss(q @ k.T / temperature, jnp.arange(q.shape[0]))
+    loss, aux = _paired_info_nce(q, k, 1.0 / temperature, block_size)
     return loss * 2 * temperature, aux["accuracy"]
 
   l12, a12 = ctr(q1, k2)
   l21, a21 = ctr(q2, k1)
   return l12 + l21, {"accuracy": (a12 + a21) / 2}
+
+
+def _paired_info_nce(a: jax.Array, b: jax.Array, scale, block_size: int | None):
+  """Cross-entropy of logits scale * a @ b.T against the diagonal; dense or blockwise."""
+  target = jnp.arange(a.shape[0])
+  if block_size is None:
+    return info_nce_loss(scale * (a @ b.T), target)
+  # The scale multiplies the anchors so a learned (traced) scale gets its gradient.
+  lse, _, argmax = blockwise_logsumexp(a * scale, b, temperature=1.0, block_size=block_size)
+  loss = jnp.mean(lse - scale * jnp.sum(a * b, axis=1))
+  return loss, {"accuracy": jnp.mean((argmax == target).astype(jnp.float32))}
+
+
+def clip_loss(image: jax.Array, text: jax.Array, *, logit_scale, block_size: int | None = None
+              ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """CLIP's symmetric InfoNCE between paired embeddings of two modalities.
+
+  Radford et al., "Learning Transferable Visual Models From Natural Language
+  Supervision" (ICML 2021), Figure 3: logits = scale * norm(I) norm(T)^T,
+  loss = (CE(logits, arange) + CE(logits.T, arange)) / 2 over the global
+  batch, as open_clip's `ClipLoss` on one device (or with gathered features).
+
+  Args:
+    image: [N, D] image embeddings; text: [N, D] text embeddings (row i pairs
+      with row i). l2-normalized here, computed in float32.
+    logit_scale: 1 / temperature, a float or a scalar array (CLIP learns
+      log(scale); its gradient flows through here in both forms).
+    block_size: None (dense [N, N] logits) or columns per block
+      (`blockwise_logsumexp`; same loss and gradients, O(N x block) memory).
+
+  Returns: (loss, {"accuracy": mean of image->text and text->image top-1}).
+  """
+  if image.shape != text.shape or image.ndim != 2:
+    raise ValueError(f"image, text: expected two [N, D] arrays of equal shape, got {image.shape} and {text.shape}")
+  image = l2_normalize(image.astype(jnp.float32))
+  text = l2_normalize(text.astype(jnp.float32))
+  l_it, a_it = _paired_info_nce(image, text, logit_scale, block_size)
+  l_ti, a_ti = _paired_info_nce(text, image, logit_scale, block_size)
+  return (l_it + l_ti) / 2, {"accuracy": (a_it["accuracy"] + a_ti["accuracy"]) / 2}

@@ -16,7 +16,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from sslax.config import check_config_value
+from sslax.config import check_config_value, check_loss_block_size
 from sslax.eval.collapse import collapse_metrics
 from sslax.losses import l2_normalize, moco_loss, moco_v3_loss
 from sslax.methods.base import MomentumMixin, SiameseNet, TwoViewMethod
@@ -37,6 +37,7 @@ class MoCo(MomentumMixin, TwoViewMethod):
     self.check_momentum()
     check_config_value(self.config, "method.temperature", lambda v: v > 0, "a positive number")
     check_config_value(self.config, "method.version", lambda v: v in ("v2", "v3"), "'v2' or 'v3'")
+    check_loss_block_size(self.config)
     if self.config.method.version == "v2":
       batch = self.config.train.batch_size
       check_config_value(self.config, "method.queue_size",
@@ -60,13 +61,14 @@ class MoCo(MomentumMixin, TwoViewMethod):
     k, _ = target(x, train=True)
     k = jax.lax.stop_gradient(k)
     temperature = self.config.method.temperature
+    block = self.config.method.get("loss_block_size")
     if self.config.method.version == "v3":
       p = model.predict(z, train=True)
-      loss, aux = moco_v3_loss(p[:n], p[n:], k[:n], k[n:], temperature=temperature)
+      loss, aux = moco_v3_loss(p[:n], p[n:], k[:n], k[n:], temperature=temperature, block_size=block)
       return loss, {**aux, **collapse_metrics(z[:n])}, method_state
     queue = method_state["queue"]
-    l1, aux1 = moco_loss(z[:n], k[n:], queue[1], temperature=temperature)
-    l2, aux2 = moco_loss(z[n:], k[:n], queue[0], temperature=temperature)
+    l1, aux1 = moco_loss(z[:n], k[n:], queue[1], temperature=temperature, block_size=block)
+    l2, aux2 = moco_loss(z[n:], k[:n], queue[0], temperature=temperature, block_size=block)
     new_queue, ptr = enqueue(queue, l2_normalize(jnp.stack([k[:n], k[n:]])), method_state["queue_ptr"])
     aux = {"accuracy": (aux1["accuracy"] + aux2["accuracy"]) / 2, **collapse_metrics(z[:n])}
     return (l1 + l2) / 2, aux, {"queue": new_queue, "queue_ptr": ptr}
