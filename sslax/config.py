@@ -140,6 +140,7 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("data.on_bad_example", lambda v: v in ("error", "skip"), "'error' or 'skip'"),
     ("train.async_checkpoint", lambda v: isinstance(v, bool), "True or False"),
     ("train.on_corrupt_checkpoint", lambda v: v in ("fallback", "fail"), "'fallback' or 'fail'"),
+    ("train.compute_dtype", lambda v: v in ("float32", "bfloat16"), "'float32' or 'bfloat16'"),
     ("optim.lr", _pos, "a positive number"),
     ("optim.weight_decay", _nonneg, "a non-negative number"),
     ("optim.momentum", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
@@ -285,7 +286,10 @@ def base_config() -> ml_collections.ConfigDict:
       # Saves are written in the background while training goes on.
       "async_checkpoint": True,
       # fallback: a checkpoint failing its manifest check is set aside and the previous one restored.
-      "on_corrupt_checkpoint": "fallback"})
+      "on_corrupt_checkpoint": "fallback",
+      # bfloat16: matmuls and convolutions in bf16; params, optimizer state and reductions float32
+      # (sslax.models.precision).
+      "compute_dtype": "float32"})
   c.monitor = ml_collections.ConfigDict({"collapse_std_ratio": 0.1, "collapse_rank": 1.5})
   # `sslax finetune`: per_group labelled examples per combination of group_by (0: every example).
   # adapter_dim > 0 inserts bottleneck adapters in every Transformer block and trains only the
