@@ -1,0 +1,245 @@
+"""`sslax bench`: sslax's train step against a PyTorch reference, side by side on this machine.
+
+For each workload the real sslax step (`make_train_step` on the recipe's
+config: on-device augmentation or masking, loss, gradients, optimizer, EMA,
+non-finite guard) and the PyTorch reference of `bench_torch.py` (same model,
+loss and optimizer; its inputs prepared once, outside the timed step) run
+interleaved after warm-up: round r times `--steps` sslax steps, then
+`--steps` PyTorch steps (A B A B ...), so drifts in clock or load hit both.
+Reported: median seconds per step, examples/s, the ratio sslax / PyTorch in
+steps per second (> 1: sslax is faster), the step's FLOPs from XLA's cost
+analysis of the compiled step, and the share of this machine's matmul peak
+(measured here, in the same run, as the best of JAX and PyTorch on square
+matrix products) that each side reaches with those FLOPs.
+
+  sslax bench                                   # every workload, float32, CPU
+  sslax bench --workloads bert --compute_dtype bfloat16 --output runs/bench/bf16.json
+
+Needs the `[hf]` extra (torch, transformers) for the references.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+# --variant -> workload -> (config spec, overrides). cpu: ResNet-18 at batch 64 and the 4 x 192
+# Transformers of the cpu recipes (seconds per step on 2 cores). full: the published recipes'
+# models (ResNet-18 batch 256, BERT-base 128 x 128 tokens, GPT-2 small 16 x 1,024) for accelerators.
+# SGD replaces LARS (PyTorch has no LARS); BERT-base without NSP and with every position through
+# the vocabulary, as BertForMaskedLM.
+RECIPES = {
+    "cpu": {
+        "simclr": ("simclr_cifar10.py:full", ["train.batch_size=64", "optim.name='sgd'", "train.num_steps=1000"]),
+        "bert": ("bert_text.py:cpu", []),
+        "gpt": ("gpt_text.py:cpu", []),
+    },
+    "full": {
+        "simclr": ("simclr_cifar10.py:full", ["optim.name='sgd'", "train.num_steps=1000"]),
+        "bert": ("bert_text.py:full", ["train.batch_size=128", "method.nsp=False", "method.max_predictions=0"]),
+        "gpt": ("gpt_text.py:full", ["train.batch_size=16"]),
+    },
+}
+
+
+def _config(name, variant, batch, compute_dtype, extra):
+  from sslax.config import apply_overrides, load_config
+
+  spec, overrides = RECIPES[variant][name]
+  config = load_config(os.path.join(HERE, spec))
+  overrides = list(overrides) + [f"train.compute_dtype='{compute_dtype}'"] + list(extra)
+  if batch:
+    overrides.append(f"train.batch_size={batch}")
+  return apply_overrides(config, overrides)
+
+
+def _synthetic_batch(config, batch_size):
+  """A batch of the shapes and dtypes the data pipeline hands the step, random content."""
+  from sslax.train.plan import batch_shapes
+
+  rng = np.random.default_rng(0)
+  out = {}
+  for key, spec in batch_shapes(config, batch_size).items():
+    if key == "image":
+      out[key] = rng.integers(0, 256, spec.shape, dtype=np.uint8)
+    elif key == "ids":
+      out[key] = rng.integers(5, config.model.vocab_size, spec.shape).astype(np.int32)
+    elif key == "segments":
+      out[key] = np.ones(spec.shape, np.int32)  # one example per row: the references' attention
+    elif key == "positions":
+      out[key] = np.broadcast_to(np.arange(spec.shape[1], dtype=np.int32), spec.shape).copy()
+    else:
+      out[key] = np.zeros(spec.shape, spec.dtype)
+  return out
+
+
+def sslax_workload(config):
+  """(step(), FLOPs per step, examples per step) for the sslax step on one device."""
+  from sslax.data import to_global
+  from sslax.methods import make_method
+  from sslax.train import create_train_state, make_mesh, make_train_step, state_sharding
+  from sslax.train.state import build_optimizer
+
+  mesh = make_mesh({"data": 1}, jax.devices()[:1])
+  method = make_method(config)
+  tx = build_optimizer(method, config, int(config.train.num_steps) or 1000)
+  state = jax.device_put(create_train_state(method, tx, config.seed), state_sharding(mesh))
+  batch = to_global(_synthetic_batch(config, config.train.batch_size), mesh)
+  compiled = make_train_step(method, tx, mesh).lower(state, batch).compile()
+  holder = {"state": state}
+
+  def step():
+    holder["state"], metrics = compiled(holder["state"], batch)
+    return metrics["loss"]
+  return step, step_flops(method, tx, config, batch, compiled)
+
+
+def step_flops(method, tx, config, batch, compiled) -> float:
+  """FLOPs of one step from XLA's cost analysis of the step compiled for the CPU.
+
+  On GPUs the compiled module hands convolutions and most matmuls to cuDNN / cuBLAS custom calls,
+  which the cost analysis does not count (a ResNet step reads as ~2% of its FLOPs), so the same
+  step is compiled, abstractly, for the host CPU, whose cost analysis counts every dot and
+  convolution; the FLOPs are those of the program, not of a backend."""
+  from sslax.train import create_train_state, make_mesh, make_train_step
+
+  if jax.default_backend() != "cpu":
+    mesh = make_mesh({"data": 1}, jax.devices("cpu")[:1])
+    state = jax.eval_shape(lambda: create_train_state(method, tx, config.seed))
+    batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in batch.items()}
+    with jax.default_device(jax.devices("cpu")[0]):
+      compiled = make_train_step(method, tx, mesh).lower(state, batch).compile()
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost.get("flops", 0.0))
+
+
+def matmul_peak(device, dtype_name, torch=None, n=None, repeats=10):
+  """Best FLOP/s of square matrix products in JAX and (if given) PyTorch on `device`."""
+  n = n or (2048 if device == "cpu" else 8192)
+  best = {}
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.dtype(dtype_name))
+  f = jax.jit(lambda x: x @ x)
+  jax.block_until_ready(f(a))
+  times = []
+  for _ in range(repeats):
+    t = time.perf_counter()
+    jax.block_until_ready(f(a))
+    times.append(time.perf_counter() - t)
+  best["jax"] = 2 * n**3 / min(times)
+  if torch is not None:
+    dev = torch.device("cuda" if device == "gpu" else "cpu")
+    x = torch.randn(n, n, device=dev, dtype=getattr(torch, dtype_name))
+    times = []
+    for i in range(repeats + 1):
+      _sync(torch, dev)
+      t = time.perf_counter()
+      x @ x
+      _sync(torch, dev)
+      if i:
+        times.append(time.perf_counter() - t)
+    best["torch"] = 2 * n**3 / min(times)
+  return best
+
+
+def _sync(torch, dev):
+  if dev.type == "cuda":
+    torch.cuda.synchronize()
+
+
+def _timed(fn, sync):
+  t = time.perf_counter()
+  out = fn()
+  sync(out)
+  return time.perf_counter() - t
+
+
+def run(args):
+  import torch
+
+  import bench_torch
+
+  backend = jax.default_backend()
+  tdev = torch.device("cuda" if backend == "gpu" else "cpu")
+  if tdev.type == "cpu":
+    torch.set_num_threads(os.cpu_count())
+  else:  # XLA uses TF32 for float32 matmuls on GPUs by default; let PyTorch do the same
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+  autocast = args.compute_dtype == "bfloat16"
+  peak = matmul_peak(backend, args.compute_dtype, torch)
+  peak_flops = max(peak.values())
+  info = {"backend": backend, "device": jax.devices()[0].device_kind, "cpu_count": os.cpu_count(),
+          "machine": platform.processor() or platform.machine(), "jax": jax.__version__, "torch": torch.__version__,
+          "compute_dtype": args.compute_dtype, "matmul_peak_flops": peak, "torch_threads": torch.get_num_threads()}
+  print(f"# {info['device']} ({backend}), {os.cpu_count()} cores, jax {jax.__version__}, torch {torch.__version__}, "
+        f"{args.compute_dtype}; matmul peak here: " +
+        ", ".join(f"{k} {v / 1e9:,.0f} GFLOP/s" for k, v in peak.items()), flush=True)
+  rows = []
+  for name in args.workloads:
+    config = _config(name, args.variant, args.batch_size, args.compute_dtype, args.set)
+    batch = int(config.train.batch_size)
+    ours, flops = sslax_workload(config)
+    theirs = bench_torch.WORKLOADS[name](config, batch, tdev)
+    jsync = lambda out: jax.block_until_ready(out)
+    tsync = lambda out: (_sync(torch, tdev), float(out.detach()))
+    for _ in range(args.warmup):
+      _timed(ours, jsync)
+      _timed(lambda: theirs(autocast), tsync)
+    t_ours, t_theirs = [], []
+    for _ in range(args.rounds):
+      t_ours += [_timed(ours, jsync) for _ in range(args.steps)]
+      t_theirs += [_timed(lambda: theirs(autocast), tsync) for _ in range(args.steps)]
+    a, b = statistics.median(t_ours), statistics.median(t_theirs)
+    examples = batch  # images (2 views each) or token rows
+    row = {"workload": name, "config": RECIPES[args.variant][name][0], "batch": batch, "flops_per_step": flops,
+           "sslax_s": a, "torch_s": b, "ratio": b / a, "sslax_examples_per_s": examples / a,
+           "torch_examples_per_s": examples / b, "sslax_peak_frac": flops / a / peak_flops,
+           "torch_peak_frac": flops / b / peak_flops, "sslax_times": t_ours, "torch_times": t_theirs}
+    rows.append(row)
+    print(f"| {name} | {batch} | {a * 1e3:,.1f} | {b * 1e3:,.1f} | **{row['ratio']:.2f}x** | "
+          f"{row['sslax_examples_per_s']:,.1f} / {row['torch_examples_per_s']:,.1f} | {flops / 1e9:,.1f} | "
+          f"{100 * row['sslax_peak_frac']:.0f}% / {100 * row['torch_peak_frac']:.0f}% |", flush=True)
+  if args.output:
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w") as f:
+      json.dump({"info": info, "rows": rows}, f, indent=1)
+  return rows
+
+
+def parser():
+  p = argparse.ArgumentParser(prog="sslax bench", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--workloads", nargs="+", default=list(RECIPES["cpu"]), choices=list(RECIPES["cpu"]))
+  p.add_argument("--variant", default="cpu", choices=list(RECIPES), help="model sizes (see RECIPES)")
+  p.add_argument("--compute_dtype", default="float32", choices=["float32", "bfloat16"],
+                 help="sslax: train.compute_dtype; PyTorch: torch.autocast(bfloat16)")
+  p.add_argument("--batch_size", type=int, default=0, help="override every workload's batch (0: the recipe's)")
+  p.add_argument("--set", action="append", default=[], help="extra config overrides for sslax, key=value")
+  p.add_argument("--warmup", type=int, default=2)
+  p.add_argument("--rounds", type=int, default=5)
+  p.add_argument("--steps", type=int, default=2, help="steps per side per round")
+  p.add_argument("--output", default=None, help="write every timing as JSON here")
+  return p
+
+
+def main(argv=None):
+  args = parser().parse_args(argv)
+  print("| workload | batch | sslax ms/step | PyTorch ms/step | sslax / PyTorch (steps/s) | examples/s sslax / PyTorch "
+        "| GFLOP/step | share of matmul peak sslax / PyTorch |")
+  print("|---|---|---|---|---|---|---|---|")
+  run(args)
+
+
+if __name__ == "__main__":
+  main()
