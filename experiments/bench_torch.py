@@ -70,7 +70,7 @@ def nt_xent(z1, z2, temperature):
 
 
 def simclr_workload(config, batch, device):
-  """(step(), examples per step): two [B, 3, 32, 32] views through SimCLRNet, NT-Xent, SGD."""
+  """step(autocast) -> loss: two [B, 3, 32, 32] views through SimCLRNet, NT-Xent, SGD."""
   net = SimCLRNet(config.projector.hidden_dim, config.projector.out_dim).to(device).to(memory_format=torch.channels_last)
   opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=config.optim.momentum,
                         weight_decay=config.optim.weight_decay)

@@ -51,8 +51,8 @@ def main(argv=None):
         path = os.path.join(args.output, f"{config_name.split('.')[0]}_{topology.replace(':', '-')}_{sharding}.json")
         if not os.path.exists(path) and args.table_only:
           continue
+        config = load_config(os.path.join(here, config_name))
         if not os.path.exists(path):
-          config = load_config(os.path.join(here, config_name))
           if sharding == "fsdp":
             apply_overrides(config, [f"sharding.rules={FSDP_RULES}"])
           report = plan(config, topology)
@@ -60,7 +60,7 @@ def main(argv=None):
             json.dump(report, f, indent=1)
           print(f"{name} {topology} {sharding}: fits={report['fits']}", flush=True)
         with open(path) as f:
-          rows.append((name, unit, sharding, json.load(f), recipe_steps(load_config(os.path.join(here, config_name)))))
+          rows.append((name, unit, sharding, json.load(f), recipe_steps(config)))
   print("| recipe | topology | state | fits | memory per chip (of HBM) | step (roofline) | MFU | per chip per second "
         "| the recipe's steps |")
   print("|---|---|---|---|---|---|---|---|---|")

@@ -1,4 +1,4 @@
-"""`sslax train | eval | finetune | generate | fewshot | plan | quickstart`."""
+"""`sslax train | eval | finetune | generate | fewshot | plan | bench | quickstart`."""
 from __future__ import annotations
 
 import argparse
@@ -219,23 +219,26 @@ def _fewshot(args) -> int:
   return _report(args, report)
 
 
-def _bench(args) -> int:
-  """Runs the benchmark script of a checkout (it needs PyTorch, which the package never imports)."""
-  if not os.path.exists(args.script):
-    raise ValueError(f"--script: expected the path of experiments/bench.py (run from a checkout), got "
-                     f"{args.script!r}, which does not exist")
+def _bench(argv: list[str]) -> int:
+  """`sslax bench [--script PATH] ARGS...`: runs a checkout's experiments/bench.py with ARGS (it needs
+  PyTorch, which the package never imports)."""
+  script = os.path.join("experiments", "bench.py")
+  if argv[:1] == ["--script"] and len(argv) > 1:
+    script, argv = argv[1], argv[2:]
+  if not os.path.exists(script):
+    print(f"sslax bench: error: --script: expected the path of experiments/bench.py (run from a checkout), got "
+          f"{script!r}, which does not exist", file=sys.stderr)
+    return 2
   import runpy
 
-  sys.argv = [args.script] + list(args.rest)
-  runpy.run_path(args.script, run_name="__main__")
+  sys.argv = [script] + argv
+  runpy.run_path(script, run_name="__main__")
   return 0
 
 
 def _plan(args) -> int:
   """Compiles the config's train step for each TPU topology (abstract devices, no data, nothing
   allocated) and prints per chip: memory against HBM, FLOPs, collectives, a roofline step time."""
-  import os
-
   os.environ.setdefault("JAX_PLATFORMS", "cpu")  # the compiler for the TPUs is enough; run nothing on them
   from sslax.train.plan import format_report, plan
 
@@ -260,15 +263,8 @@ def _quickstart(args) -> int:
 
 def main(argv=None) -> int:
   argv = sys.argv[1:] if argv is None else list(argv)
-  if argv[:1] == ["bench"]:  # every other argument belongs to the script (argparse REMAINDER drops options)
-    script = os.path.join("experiments", "bench.py")
-    if len(argv) > 2 and argv[1] == "--script":
-      script, argv = argv[2], argv[2:]
-    try:
-      return _bench(argparse.Namespace(script=script, rest=argv[1:]))
-    except ValueError as e:
-      print(f"sslax bench: error: {e}", file=sys.stderr)
-      return 2
+  if argv[:1] == ["bench"]:  # the script parses its own options (argparse REMAINDER would drop them)
+    return _bench(argv[1:])
   parser = argparse.ArgumentParser(prog="sslax", description="Self-supervised pretraining in JAX/Flax.")
   sub = parser.add_subparsers(dest="command", required=True)
   for name, help_ in [("train", "pretrain (resumes from the workdir's checkpoints)"),
@@ -314,10 +310,8 @@ def main(argv=None) -> int:
   pl.add_argument("--batch_size", type=int, help="global batch (default: train.batch_size)")
   pl.add_argument("--max_batch", action="store_true", help="also search the largest per-chip batch that fits")
   pl.add_argument("--output", help="also write the reports as JSON here")
-  bench = sub.add_parser("bench", help="sslax's train step against PyTorch on this machine (experiments/bench.py)",
-                         add_help=False)
-  bench.add_argument("--script", default=os.path.join("experiments", "bench.py"))
-  bench.add_argument("rest", nargs=argparse.REMAINDER)
+  # listed for `sslax --help` only: main() hands `sslax bench ...` to _bench before parsing
+  sub.add_parser("bench", help="sslax's train step against PyTorch on this machine (experiments/bench.py)")
   q = sub.add_parser("quickstart", help="SimCLR on bundled digits, then a linear-probe report")
   q.add_argument("--workdir", default="runs/quickstart")
   q.add_argument("--seed", type=int, default=0)
@@ -333,7 +327,7 @@ def main(argv=None) -> int:
     if wants_distributed(args):
       initialize(args.coordinator_address, args.num_processes, args.process_id)
     return {"train": _train, "eval": _eval, "finetune": _finetune, "generate": _generate, "fewshot": _fewshot,
-            "plan": _plan, "quickstart": _quickstart, "bench": _bench}[args.command](args)
+            "plan": _plan, "quickstart": _quickstart}[args.command](args)
   except ValueError as e:
     print(f"sslax {args.command}: error: {e}", file=sys.stderr)
     return 2
