@@ -106,15 +106,24 @@ def sslax_workload(config):
 
 
 def step_flops(method, tx, config, batch, compiled) -> float:
-  """FLOPs of one step from XLA's cost analysis of the step compiled for the CPU.
+  """FLOPs of one step from XLA's cost analysis of the step compiled for the CPU with XLA's convolutions.
 
   On GPUs the compiled module hands convolutions and most matmuls to cuDNN / cuBLAS custom calls,
-  which the cost analysis does not count (a ResNet step reads as ~2% of its FLOPs), so the same
-  step is compiled, abstractly, for the host CPU, whose cost analysis counts every dot and
-  convolution; the FLOPs are those of the program, not of a backend."""
+  which the cost analysis does not count (a ResNet step reads as ~2% of its FLOPs); and the cost
+  analysis counts a while loop's body once, so the im2col weight-gradient loop of
+  `train.conv_impl='im2col'` would be undercounted. So the same step is compiled, abstractly, for
+  the host CPU with `train.conv_impl='xla'`, whose cost analysis counts every dot and convolution;
+  the FLOPs are those of the program, not of a backend or an implementation."""
+  from jax import lax
+
+  from sslax.methods import make_method
+  from sslax.models.conv import conv_function
   from sslax.train import create_train_state, make_mesh, make_train_step
 
-  if jax.default_backend() != "cpu":
+  if jax.default_backend() != "cpu" or conv_function(config.train.conv_impl) is not lax.conv_general_dilated:
+    config = config.copy_and_resolve_references()
+    config.train.conv_impl = "xla"
+    method = make_method(config)
     mesh = make_mesh({"data": 1}, jax.devices("cpu")[:1])
     state = jax.eval_shape(lambda: create_train_state(method, tx, config.seed))
     batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in batch.items()}

@@ -141,6 +141,7 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("train.async_checkpoint", lambda v: isinstance(v, bool), "True or False"),
     ("train.on_corrupt_checkpoint", lambda v: v in ("fallback", "fail"), "'fallback' or 'fail'"),
     ("train.compute_dtype", lambda v: v in ("float32", "bfloat16"), "'float32' or 'bfloat16'"),
+    ("train.conv_impl", lambda v: v in ("auto", "xla", "im2col"), "'auto', 'xla' or 'im2col'"),
     ("optim.lr", _pos, "a positive number"),
     ("optim.weight_decay", _nonneg, "a non-negative number"),
     ("optim.momentum", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
@@ -289,7 +290,10 @@ def base_config() -> ml_collections.ConfigDict:
       "on_corrupt_checkpoint": "fallback",
       # bfloat16: matmuls and convolutions in bf16; params, optimizer state and reductions float32
       # (sslax.models.precision).
-      "compute_dtype": "float32"})
+      "compute_dtype": "float32",
+      # Convolution weight gradients: 'im2col' (matmuls; XLA:CPU's own is ~10x slower on some
+      # layers), 'xla', or 'auto' = im2col on the CPU backend only (sslax.models.conv).
+      "conv_impl": "auto"})
   c.monitor = ml_collections.ConfigDict({"collapse_std_ratio": 0.1, "collapse_rank": 1.5})
   # `sslax finetune`: per_group labelled examples per combination of group_by (0: every example).
   # adapter_dim > 0 inserts bottleneck adapters in every Transformer block and trains only the

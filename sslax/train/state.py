@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx, struct
 
+from sslax.models.conv import set_conv_impl
 from sslax.models.precision import set_compute_dtype
 from sslax.optim import ema_target, make_optimizer
 
@@ -52,6 +53,7 @@ def create_train_state(method, optimizer: optax.GradientTransformation, seed: in
   init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
   model = method.build_model(nnx.Rngs(params=init_key))
   set_compute_dtype(model, method.config.train.get("compute_dtype", "float32"))
+  set_conv_impl(model, method.config.train.get("conv_impl", "auto"))
   method_key = jax.random.fold_in(init_key, 1)
   graphdef, params, batch_stats = split_model(model)
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
