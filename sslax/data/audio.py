@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import logging
 import math
 import os
@@ -26,7 +25,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from sslax.data.sources import DEFAULT_DATA_DIR, BadExampleError
+from sslax.data.sources import DEFAULT_DATA_DIR, BadExampleError, prepared_sources
 
 log = logging.getLogger("sslax")
 
@@ -220,21 +219,8 @@ def audio_folder_sources(split_paths: Mapping[str, str], data_dir: str | None = 
       split_paths=split_paths, split_filters=dict(split_filters or {}), pattern=pattern, labels_csv=labels_csv,
       sample_rate=sample_rate, on_bad_example=on_bad_example, data_dir=data_dir or DEFAULT_DATA_DIR,
       file_format="array_record")
-  skipped_file = os.path.join(builder.data_dir, "skipped_examples.json")
-  if not os.path.exists(skipped_file):
-    builder.download_and_prepare()
-    with open(skipped_file + ".tmp", "w") as f:
-      json.dump(builder.skipped, f, indent=1)
-    os.replace(skipped_file + ".tmp", skipped_file)
-  with open(skipped_file) as f:
-    skipped = json.load(f)
-  if skipped:
-    log.warning("data: left out %d bad file(s) (data.on_bad_example='skip'), e.g. %s", len(skipped), skipped[0])
-  sources = {}
-  for split in split_paths:
-    source = builder.as_data_source(split)
-    source.skipped_examples = [s for s in skipped if s.startswith(str(split_paths[split]))]
+  sources = prepared_sources(builder, split_paths, what="file")
+  for source in sources.values():
     source.num_classes = {"label": len(builder._labels), "speaker": len(builder._speakers)}
-    sources[split] = source
   return sources
 

@@ -216,6 +216,16 @@ def image_folder_sources(split_paths: Mapping[str, str], data_dir: str | None = 
   builder = _image_folder_builder_cls()(split_paths=split_paths, resize=resize, on_bad_example=on_bad_example,
                                         data_dir=data_dir or DEFAULT_DATA_DIR,
                                         file_format="array_record")
+  return prepared_sources(builder, split_paths, what="file")
+
+
+def prepared_sources(builder, split_paths: Mapping[str, str], *, what: str, where_sep: str = "") -> dict[str, Any]:
+  """Prepares a local-files TFDS `builder` once (its `skipped` list of bad examples, each a message
+  starting with the file's path, saved beside the data) and opens every split.
+
+  Returns split name -> a grain-compatible TFDS data source with `skipped_examples`, the bad
+  examples of that split's path left out under on_bad_example='skip' (with why); a warning
+  counts them (`what`: "file", "row", ...)."""
   skipped_file = os.path.join(builder.data_dir, "skipped_examples.json")
   if not os.path.exists(skipped_file):
     builder.download_and_prepare()
@@ -225,11 +235,11 @@ def image_folder_sources(split_paths: Mapping[str, str], data_dir: str | None = 
   with open(skipped_file) as f:
     skipped = json.load(f)
   if skipped:
-    log.warning("data: left out %d bad file(s) (data.on_bad_example='skip'), e.g. %s", len(skipped), skipped[0])
+    log.warning("data: left out %d bad %s(s) (data.on_bad_example='skip'), e.g. %s", len(skipped), what, skipped[0])
   sources = {}
   for split in split_paths:
     source = builder.as_data_source(split)
-    source.skipped_examples = [s for s in skipped if s.startswith(str(split_paths[split]))]
+    source.skipped_examples = [s for s in skipped if s.startswith(str(split_paths[split]) + where_sep)]
     sources[split] = source
   return sources
 

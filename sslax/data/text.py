@@ -15,13 +15,11 @@ Records: {"text": bytes (UTF-8), "label": int}, in file order. Tokenization happ
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from sslax.data.sources import DEFAULT_DATA_DIR, BadExampleError
+from sslax.data.sources import DEFAULT_DATA_DIR, BadExampleError, prepared_sources
 
 log = logging.getLogger("sslax")
 
@@ -82,7 +80,7 @@ def _text_builder_cls():
     def __init__(self, *, split_paths: Mapping[str, str], fmt: str, text_column: str | None, label_column: str | None,
                  on_bad_example: str = "error", **kwargs):
       if fmt not in ("lines", "tsv"):
-        raise ValueError(f"data.text_format: expected 'lines' or 'tsv', got {fmt!r}")
+        raise ValueError(f"data.text_format: expected 'lines', 'tsv' or 'conll', got {fmt!r}")
       self._split_paths = {k: Path(v) for k, v in split_paths.items()}
       self._fmt, self._text_column, self._label_column = fmt, text_column, label_column
       self._on_bad = on_bad_example
@@ -135,19 +133,4 @@ def text_file_sources(split_paths: Mapping[str, str], data_dir: str | None = Non
                                 label_column=label_column if fmt == "tsv" else None,
                                 on_bad_example=on_bad_example, data_dir=data_dir or DEFAULT_DATA_DIR,
                                 file_format="array_record")
-  skipped_file = os.path.join(builder.data_dir, "skipped_examples.json")
-  if not os.path.exists(skipped_file):
-    builder.download_and_prepare()
-    with open(skipped_file + ".tmp", "w") as f:
-      json.dump(builder.skipped, f, indent=1)
-    os.replace(skipped_file + ".tmp", skipped_file)
-  with open(skipped_file) as f:
-    skipped = json.load(f)
-  if skipped:
-    log.warning("data: left out %d bad row(s) (data.on_bad_example='skip'), e.g. %s", len(skipped), skipped[0])
-  sources = {}
-  for split in split_paths:
-    source = builder.as_data_source(split)
-    source.skipped_examples = [s for s in skipped if s.startswith(str(split_paths[split]) + ":")]
-    sources[split] = source
-  return sources
+  return prepared_sources(builder, split_paths, what="row", where_sep=":")
