@@ -45,3 +45,16 @@ def sst2_probe(packing: str = "none") -> ml_collections.ConfigDict:
       "source": "text_files", "paths": {"train": SST2_TRAIN, "test": SST2_DEV}, "train_split": "train",
       "eval_split": "test", "text_format": "tsv", "label_column": "label", "text_key": "text",
       "packing": packing, "on_bad_example": "error"})
+
+
+def conll2003_probe(source: str = "tfds") -> ml_collections.ConfigDict:
+  """CoNLL-2003 named entities (Tjong Kim Sang & De Meulder 2003) for `sslax finetune` as token
+  classification: TFDS `conll2003` by name (it downloads), or with source='text_files' the
+  shared task's own files (`word POS chunk NER` per line), given as eval.probe_data.paths.train /
+  .dev. Tags on each word's first token, entity F1 as conlleval; the tokenizer, special ids,
+  framing and row length come from the pretraining data."""
+  return ml_collections.ConfigDict({
+      "source": source, "name": "conll2003", "paths": {"train": "", "dev": ""}, "train_split": "train",
+      "eval_split": "dev", "text_format": "conll", "conll_columns": ["tokens", "pos", "chunks", "ner"],
+      "conll_separator": " ", "text_key": "tokens", "tag_key": "ner", "packing": "none",
+      "on_bad_example": "error"})

@@ -114,7 +114,8 @@ def _with_adapters(config, params, adapter_dim: int):
 
 def _finetune(args) -> int:
   """Fine-tunes the whole network with a linear head on `finetune.per_group` labelled examples per
-  combination of `finetune.group_by` (0: all), from the checkpoint or (`--random_init`) from scratch."""
+  combination of `finetune.group_by` (0: all), from the checkpoint or (`--random_init`) from scratch.
+  Token labels (word-tagged probe data, `data.tag_key`) fine-tune a tagger: the head on every token."""
   import numpy as np
 
   from sslax.eval.finetune import few_labels, finetune_classifier
@@ -131,17 +132,31 @@ def _finetune(args) -> int:
   params, graphdef = state.params, state.graphdef
   if ft.adapter_dim:
     params, graphdef = _with_adapters(config, params, ft.adapter_dim)
-  keys = tuple(dict.fromkeys((ft.label, *ft.group_by)))
-  labels = {k: np.array([int(train_src[i][k]) for i in range(len(train_src))]) for k in keys}
-  indices = (few_labels(labels, ft.per_group, ft.group_by, seed=config.seed) if ft.per_group
-             else np.arange(len(train_src)))
-  num_classes = int(max(labels[ft.label].max(), max(int(eval_src[i][ft.label]) for i in range(len(eval_src)))) + 1)
+  first = train_src[0]
+  if ft.label not in first:
+    raise ValueError(f"finetune.label: expected one of the probe data's fields {sorted(first)}, got {ft.label!r}")
+  tag_names = None
+  if np.ndim(first[ft.label]) == 1:  # one label per token: token classification
+    if ft.per_group:
+      raise ValueError(f"finetune.per_group: expected 0 (every sentence) for token labels {ft.label!r}, "
+                       f"got {ft.per_group}")
+    indices = np.arange(len(train_src))
+    tag_names = getattr(train_src, "tag_names", None)
+    num_classes = 1 + max(int(np.max(src[i][ft.label])) for src in (train_src, eval_src) for i in range(len(src)))
+    if tag_names is not None:
+      num_classes = max(num_classes, len(tag_names))
+  else:
+    keys = tuple(dict.fromkeys((ft.label, *ft.group_by)))
+    labels = {k: np.array([int(train_src[i][k]) for i in range(len(train_src))]) for k in keys}
+    indices = (few_labels(labels, ft.per_group, ft.group_by, seed=config.seed) if ft.per_group
+               else np.arange(len(train_src)))
+    num_classes = int(max(labels[ft.label].max(), max(int(eval_src[i][ft.label]) for i in range(len(eval_src)))) + 1)
   report = finetune_classifier(
       method, params, state.batch_stats, graphdef, train_src, indices, eval_src, mesh,
       label_key=ft.label, num_classes=num_classes, steps=ft.steps, lr=ft.lr, weight_decay=ft.weight_decay,
       batch_size=ft.batch_size, warmup_steps=ft.warmup_steps, freeze=tuple(ft.freeze),
       train_only=tuple(ft.train_only) if ft.adapter_dim else (),
-      transform=evals.transform, seed=config.seed)
+      transform=evals.transform, seed=config.seed, tag_names=tag_names)
   report["step"] = int(state.step)
   return _report(args, report)
 

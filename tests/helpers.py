@@ -206,3 +206,31 @@ def text_smoke_config(name, folder, data_dir, **overrides):
     node[leaf] = value
   config.lock()
   return config
+
+
+def write_conll_corpus(folder, *, sentences=160, seed=1):
+  """A generated word-tagged corpus, `tags.conll` (`word<TAB>tag`, a blank line between sentences):
+  the filler words of `write_text_corpus` tagged O, its positive words entities of one or two words
+  (B-POS, I-POS), its negative words one-word entities B-NEG, entities apart. Returns its path."""
+  rng = np.random.default_rng(seed)
+  os.makedirs(folder, exist_ok=True)
+  path = os.path.join(folder, "tags.conll")
+  if os.path.exists(path):
+    return path
+  def fillers(low):
+    return [(str(w), "O") for w in rng.choice(_FILLER, int(rng.integers(low, 4)))]
+
+  out = []
+  for _ in range(sentences):
+    words = []
+    for _ in range(int(rng.integers(1, 3))):  # entities apart (a filler between): the tags follow from the words
+      words += fillers(1)
+      if rng.random() < 0.5:
+        words += [(str(w), t) for w, t in zip(rng.choice(_POSITIVE, 2), ("B-POS", "I-POS"))][: int(rng.integers(1, 3))]
+      else:
+        words.append((str(rng.choice(_NEGATIVE)), "B-NEG"))
+    words += fillers(0)
+    out.append("".join(f"{w}\t{t}\n" for w, t in words))
+  with open(path, "w") as f:
+    f.write("-DOCSTART-\tO\n\n" + "\n".join(out))
+  return path

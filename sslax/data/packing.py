@@ -22,6 +22,8 @@ BERT) or "eos" ends each document or example with the end-of-text token (GPT).
 
 Records: {"ids", "segments", "positions": [seq_len] int32, "label": int32 (-1 when a row holds
 several examples or the data has no labels)}.
+Word-tagged data (`data.tag_key`, e.g. "ner" of CoNLL files or TFDS `conll2003`): one sentence per
+row, "tags" [seq_len] int32 in place of "label", the tag on each word's first token (`tag_rows`).
 
 grain has `ConcatThenSplitIterDataset` for on-the-fly packing; it works on an
 iterator, not a random-access source, so per-epoch reshuffling of rows and
@@ -51,6 +53,7 @@ class PackedTokens:
   def __init__(self, arrays: dict[str, np.ndarray], skipped_examples=()):
     self.arrays = arrays
     self.skipped_examples = list(skipped_examples)
+    self.tag_names: list[str] | None = None  # word-tagged rows: the names of the tag ids, if known
 
   def __len__(self) -> int:
     return len(self.arrays["ids"])
@@ -139,11 +142,58 @@ def pack_tokens(token_lists: list[np.ndarray], labels: np.ndarray, *, seq_len: i
   return {"ids": ids, "segments": segments, "positions": positions, "label": label}
 
 
+def _decode(text) -> str:
+  return text.decode("utf-8") if isinstance(text, bytes) else str(text)
+
+
 def _texts(source, text_key: str, lines: bool) -> Iterator[str]:
   for i in range(len(source)):
     text = source[i][text_key]
-    text = text.decode("utf-8") if isinstance(text, bytes) else str(text)
+    if isinstance(text, (list, tuple, np.ndarray)):  # the words of a tagged sentence
+      text = " ".join(_decode(w) for w in text)
+    text = _decode(text)
     yield text + "\n" if lines else text
+
+
+def tag_rows(token_lists: list[np.ndarray], word_ids: list[list[int | None]], tags: list[np.ndarray], *,
+             seq_len: int, framing: str, special_ids: dict) -> dict[str, np.ndarray]:
+  """One tagged sentence per row, for token classification (NER, POS tagging).
+
+  A word's tag goes to its first sub-word token; its other tokens, the specials and the padding
+  get -1 (no target), as in BERT's NER fine-tuning (Devlin et al. 2019, sec. 5.3). Words cut off
+  by `seq_len` lose their tags.
+
+  Args:
+    token_lists: per sentence, its token ids (no specials).
+    word_ids: per sentence, the word index of each token (None: a token of no word).
+    tags: per sentence, one tag id per word.
+    seq_len, framing, special_ids: as `pack_tokens`.
+  Returns:
+    {"ids", "segments", "positions", "tags": [N, L] int32}.
+  """
+  if framing not in FRAMINGS:
+    raise ValueError(f"data.framing: expected one of {list(FRAMINGS)}, got {framing!r}")
+  n = len(token_lists)
+  ids = np.full((n, seq_len), special_ids["pad"], np.int32)
+  out_tags = np.full((n, seq_len), -1, np.int32)
+  lead = 1 if framing == "cls_sep" else 0
+  room = seq_len - lead - 1
+  lengths = np.zeros(n, np.int64)
+  for r, (t, w, g) in enumerate(zip(token_lists, word_ids, tags)):
+    t = np.asarray(t, np.int32)[:room]
+    if lead:
+      ids[r, 0] = special_ids["cls"]
+    ids[r, lead: lead + len(t)] = t
+    ids[r, lead + len(t)] = special_ids["sep"] if lead else special_ids["eos"]
+    lengths[r] = lead + len(t) + 1
+    previous = None
+    for j, word in enumerate(w[: len(t)]):
+      if word is not None and word != previous:
+        out_tags[r, lead + j] = g[word]
+      previous = word
+  valid = np.arange(seq_len)[None] < lengths[:, None]
+  positions = np.where(valid, np.arange(seq_len, dtype=np.int32)[None], 0).astype(np.int32)
+  return {"ids": ids, "segments": valid.astype(np.int32), "positions": positions, "tags": out_tags}
 
 
 def raw_text_source(data_config, split: str):
@@ -156,6 +206,13 @@ def raw_text_source(data_config, split: str):
     paths = dict(data_config.paths)
     if split not in paths:
       raise ValueError(f"data.paths: expected a path for split {split!r}, got splits {sorted(paths)}")
+    if data_config.get("text_format") == "conll":
+      from sslax.data.conll import CONLL2003_COLUMNS, conll_file_sources
+
+      return conll_file_sources(paths, data_config.get("data_dir"),
+                                columns=tuple(data_config.get("conll_columns") or CONLL2003_COLUMNS),
+                                separator=data_config.get("conll_separator") or " ",
+                                on_bad_example=data_config.get("on_bad_example", "error"))[split]
     return text_file_sources(paths, data_config.get("data_dir"),
                              fmt=data_config.get("text_format", "lines"), text_column=data_config.get("text_column"),
                              label_column=data_config.get("label_column", "label"),
@@ -205,11 +262,37 @@ def packed_text_source(data_config, split: str) -> PackedTokens:
 
   tok = data_tokenizer(data_config, train_texts)
   tok_hash = hashlib.sha1(tok.to_str().encode()).hexdigest()[:12]
+  tag_key = data_config.get("tag_key")
+  if tag_key and packing != "none":
+    raise ValueError(f"data.packing: expected 'none' for word-tagged data (data.tag_key={tag_key!r}: one sentence "
+                     f"per row), got {packing!r}")
   key = json.dumps([_file_key(data_config, split), tok_hash, seq_len, packing, framing, special_ids, lines,
-                    text_key, data_config.get("text_column"), data_config.get("on_bad_example", "error")])
+                    text_key, data_config.get("text_column"), data_config.get("on_bad_example", "error"),
+                    tag_key, data_config.get("conll_columns"), data_config.get("conll_separator")])
   root = os.path.join(data_config.get("data_dir") or DEFAULT_DATA_DIR, "packed",
                       f"{split}_{hashlib.sha1(key.encode()).hexdigest()[:12]}")
-  fields = ("ids", "segments", "positions", "label")
+  fields = ("ids", "segments", "positions", "tags" if tag_key else "label")
+  if tag_key and not os.path.exists(os.path.join(root, "done")):
+    records = [raw[i] for i in range(len(raw))]
+    if tag_key not in records[0]:
+      raise ValueError(f"data.tag_key: expected one of the record's sequence fields "
+                       f"{sorted(k for k in records[0] if k != text_key)}, got {tag_key!r}")
+    words = [[_decode(w) for w in r[text_key]] for r in records]
+    encodings = []
+    for start in range(0, len(words), 10_000):
+      encodings += tok.encode_batch(words[start: start + 10_000], is_pretokenized=True, add_special_tokens=False)
+    arrays = tag_rows([np.asarray(e.ids, np.int32) for e in encodings], [e.word_ids for e in encodings],
+                      [np.asarray(r[tag_key], np.int32) for r in records], seq_len=seq_len, framing=framing,
+                      special_ids=special_ids)
+    tagged = int(sum(len(r[tag_key]) for r in records))
+    kept = int(np.sum(arrays["tags"] >= 0))
+    os.makedirs(root, exist_ok=True)
+    for name in fields:
+      np.save(os.path.join(root, name + ".npy"), arrays[name])
+    with open(os.path.join(root, "done"), "w") as f:
+      json.dump({"rows": len(records), "words": tagged, "words_cut": tagged - kept, "key": key}, f)
+    log.info("data: tagged split %r: %d sentences, %d words (%d cut by data.seq_len=%d)", split, len(records),
+             tagged, tagged - kept, seq_len)
   if not os.path.exists(os.path.join(root, "done")):
     texts = list(_texts(raw, text_key, lines))
     token_lists = []
@@ -234,4 +317,18 @@ def packed_text_source(data_config, split: str) -> PackedTokens:
   a, b = int(round(lo * n)), int(round(hi * n))
   if b <= a:
     raise ValueError(f"data.split_range.{split}: {(lo, hi)} of {n} rows leaves no row (expected at least one)")
-  return PackedTokens({k: v[a:b] for k, v in arrays.items()}, getattr(raw, "skipped_examples", ()))
+  rows = PackedTokens({k: v[a:b] for k, v in arrays.items()}, getattr(raw, "skipped_examples", ()))
+  if tag_key:
+    rows.tag_names = _tag_names(raw, tag_key)
+  return rows
+
+
+def _tag_names(raw, tag_key: str) -> list[str] | None:
+  """The names of the tag ids (local CoNLL files, or a TFDS dataset's ClassLabel), if known."""
+  names = getattr(raw, "tag_names", {}).get(tag_key)
+  if names is None:
+    try:
+      names = list(raw.dataset_info.features[tag_key].feature.names)
+    except (AttributeError, KeyError, TypeError):
+      names = None
+  return names

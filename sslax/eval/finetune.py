@@ -34,6 +34,31 @@ def few_labels(labels: dict[str, np.ndarray], per_group: int, group_by: Sequence
   return np.sort(np.asarray(chosen, np.int64))
 
 
+def iob_entities(tags: Sequence[str]) -> set[tuple[int, int, str]]:
+  """The entities (start, end exclusive, type) of one sentence's IOB tags, as conlleval reads them:
+  an entity starts at B-X, or at I-X after O or another type (so IOB1, CoNLL-2003's original
+  layout, and IOB2 alike); tags without a B-/I- prefix other than O are one-word entities."""
+  spans, start, kind = set(), None, None
+  for i, tag in enumerate(list(tags) + ["O"]):
+    prefix, _, name = tag.partition("-") if tag[:2] in ("B-", "I-") else ("", "", tag)
+    continues = prefix == "I" and start is not None and name == kind
+    if start is not None and not continues:
+      spans.add((start, i, kind))
+      start, kind = None, None
+    if tag != "O" and not continues:
+      start, kind = i, name
+  return spans
+
+
+def entity_f1(true: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> float:
+  """Micro-averaged entity F1 over sentences of IOB tags (CoNLL-2003's measure, conlleval)."""
+  tp = n_true = n_pred = 0
+  for t, p in zip(true, pred):
+    et, ep = iob_entities(t), iob_entities(p)
+    tp, n_true, n_pred = tp + len(et & ep), n_true + len(et), n_pred + len(ep)
+  return 2 * tp / max(n_true + n_pred, 1)
+
+
 def _stack(source, indices, transform, keys):
   records = [transform(source[int(i)]) for i in indices]
   return {k: np.stack([r[k] for r in records]) for k in keys}
@@ -43,28 +68,41 @@ def finetune_classifier(method, params, batch_stats, graphdef, train_source, tra
                         *, label_key: str = "label", num_classes: int, steps: int = 300, lr: float = 1e-3,
                         weight_decay: float = 0.01, batch_size: int = 32, warmup_steps: int = 30,
                         freeze: Sequence[str] = (), train_only: Sequence[str] = (), transform,
-                        seed: int = 0) -> dict[str, float]:
+                        seed: int = 0, tag_names: Sequence[str] | None = None) -> dict[str, float]:
   """Fine-tunes the network (and a new linear head) on `train_source[train_indices]`.
+
+  Sequence classification when `label_key` holds one label per example; token classification
+  (NER, tagging) when it holds one per token ([L], -1: no target, e.g. a word's later sub-words):
+  the head then reads `method.token_features(model, inputs) -> [B, L, D]` and the loss and
+  accuracy run over the tokens with a target only.
 
   Args:
     method: the pretraining method (gives `features(model, inputs) -> [B, D]`).
     params, batch_stats, graphdef: the network's state, pretrained or freshly initialized.
     train_indices: which training examples are labelled.
     num_classes: classes of `label_key`.
+    tag_names: token classification: the tag names of ids 0, 1, ...; IOB tags (B-X / I-X / O) add
+      the held-out entity F1 ("entity_f1") to the report.
     freeze: substrings of parameter paths kept fixed.
     train_only: when given, only network parameters whose path contains one of these are trained
       (adapters: ("adapter", "norm")); the head is always trained.
 
   Returns:
-    {"top1": held-out accuracy on `eval_source`, "train_top1", "num_labelled", "trained_params"}.
+    {"top1": held-out accuracy on `eval_source` (of tokens with a target, for token
+    classification), "train_top1", "num_labelled", "trained_params"}.
   """
   keys = input_keys(method)
   data = _stack(train_source, train_indices, transform, keys + (label_key,))
+  per_token = data[label_key].ndim == 2
+  if per_token and not hasattr(method, "token_features"):
+    raise ValueError(f"finetune.label: {label_key!r} holds one label per token, and method "
+                     f"{type(method).__name__} has no token_features (expected a token model)")
   n = len(train_indices)
   n_dev = mesh.devices.size
   batch_size = max(n_dev, min(batch_size, n) // n_dev * n_dev)
   model = nnx.merge(graphdef, params, batch_stats, copy=True)
-  dim = jax.eval_shape(lambda: method.features(model, {k: jnp.asarray(data[k][:1]) for k in keys})).shape[-1]
+  features = method.token_features if per_token else method.features
+  dim = jax.eval_shape(lambda: features(model, {k: jnp.asarray(data[k][:1]) for k in keys})).shape[-1]
   head = {"w": jnp.zeros((dim, num_classes), jnp.float32), "b": jnp.zeros((num_classes,), jnp.float32)}
   trainable = {"net": params, "head": head}
 
@@ -82,14 +120,17 @@ def finetune_classifier(method, params, batch_stats, graphdef, train_source, tra
 
   def logits_fn(p, inputs):
     net = nnx.merge(graphdef, p["net"], batch_stats, copy=True)
-    return method.features(net, inputs) @ p["head"]["w"] + p["head"]["b"]
+    return features(net, inputs) @ p["head"]["w"] + p["head"]["b"]
 
   replicated = NamedSharding(mesh, P())
 
   @jax.jit
   def step(p, s, inputs, y):
     def loss_fn(p):
-      return optax.softmax_cross_entropy_with_integer_labels(logits_fn(p, inputs), y).mean()
+      # -1: no target (token classification); an explicit mask, as label 0 is a real class
+      has_target = (y >= 0).astype(jnp.float32)
+      ce = optax.softmax_cross_entropy_with_integer_labels(logits_fn(p, inputs), jnp.maximum(y, 0))
+      return jnp.sum(ce * has_target) / jnp.maximum(jnp.sum(has_target), 1.0)
 
     loss, grads = jax.value_and_grad(loss_fn)(p)
     updates, s = tx.update(grads, s, p)
@@ -107,20 +148,33 @@ def finetune_classifier(method, params, batch_stats, graphdef, train_source, tra
     y = from_full_batch(data[label_key][idx].astype(np.int32), mesh)
     trainable, opt_state, _ = step(trainable, opt_state, inputs, y)
 
-  def accuracy(batches):
-    correct = total = 0
+  def predictions(batches):
+    """(labels, predictions) of every example (of every token with a target)."""
+    labels, preds = [], []
     for batch in batches:
       m = len(batch[label_key])
       pad = (-m) % n_dev
       inputs = {k: from_full_batch(np.concatenate([batch[k], np.repeat(batch[k][-1:], pad, 0)]) if pad
                                    else batch[k], mesh) for k in keys}
       pred = np.asarray(jax.device_get(predict(trainable, inputs)))[:m]
-      correct += int(np.sum(pred == batch[label_key]))
-      total += m
-    return correct / max(total, 1)
+      labels += list(batch[label_key])
+      preds += list(pred)
+    if per_token:  # per sentence, the tags of its words
+      return [y[y >= 0] for y in labels], [p[y >= 0] for y, p in zip(labels, preds)]
+    return [np.asarray(labels)], [np.asarray(preds)]
+
+  def accuracy(labels, preds):
+    return sum(int(np.sum(y == p)) for y, p in zip(labels, preds)) / max(sum(len(y) for y in labels), 1)
 
   train_batches = [{k: v[i:i + 256] for k, v in data.items()} for i in range(0, n, 256)]
   count = sum(int(np.size(x)) for x, t in zip(jax.tree.leaves(trainable), jax.tree.leaves(labels_mask))
               if t == "trained")
-  return {"top1": accuracy(eval_batches(eval_source, batch_size=256, transform=transform)),
-          "train_top1": accuracy(train_batches), "num_labelled": int(n), "trained_params": int(count)}
+  held_out = predictions(eval_batches(eval_source, batch_size=256, transform=transform))
+  report = {"top1": accuracy(*held_out), "train_top1": accuracy(*predictions(train_batches)),
+            "num_labelled": int(n), "trained_params": int(count)}
+  if per_token:
+    report["num_tagged_tokens"] = int(sum(len(y) for y in held_out[0]))
+    if tag_names is not None and any(t[:2] in ("B-", "I-") for t in tag_names):
+      names = np.asarray(list(tag_names))
+      report["entity_f1"] = entity_f1([names[y] for y in held_out[0]], [names[p] for p in held_out[1]])
+  return report

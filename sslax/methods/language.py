@@ -189,10 +189,14 @@ class BertMLM(_LanguageMethod):
     n = m["num_targets"]
     return {"mlm_loss": (m["mlm_loss"] * n, n), "mlm_accuracy": (m["mlm_accuracy"] * n, n)}
 
-  def features(self, model: BERT, inputs) -> jax.Array:
+  def token_features(self, model: BERT, inputs) -> jax.Array:
+    """The last layer's state of every token, [B, L, D] float32 (token classification)."""
     valid = inputs["segments"] > 0
     hidden, _ = model(inputs["ids"], valid, segments=inputs["segments"], positions=inputs["positions"])
-    return self._pool(hidden, inputs)
+    return hidden.astype(jnp.float32)
+
+  def features(self, model: BERT, inputs) -> jax.Array:
+    return self._pool(self.token_features(model, inputs), inputs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,7 +235,11 @@ class GPTLM(_LanguageMethod):
     n = aux["num_targets"]
     return {"lm_loss": (loss * n, n), "lm_accuracy": (aux["accuracy"] * n, n)}
 
-  def features(self, model: GPT, inputs) -> jax.Array:
+  def token_features(self, model: GPT, inputs) -> jax.Array:
+    """The last layer's state of every token, [B, L, D] float32 (each has read only its left)."""
     _, feats = model(inputs["ids"], inputs["segments"] > 0, segments=inputs["segments"],
                      positions=inputs["positions"])
-    return self._pool(feats["hidden"], inputs)
+    return feats["hidden"].astype(jnp.float32)
+
+  def features(self, model: GPT, inputs) -> jax.Array:
+    return self._pool(self.token_features(model, inputs), inputs)

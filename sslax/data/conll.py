@@ -1,0 +1,146 @@
+"""Word-tagged text in the CoNLL layout -> a TFDS builder -> array_record, read with grain.
+
+One word per line, its columns separated by `data.conll_separator` (CoNLL-2003:
+`EU NNP B-NP B-ORG`), a blank line (or `-DOCSTART-`) between sentences. The
+columns are named by `data.conll_columns`; the first is the word ("tokens"),
+the others are tags. Records: {"tokens": [bytes], <tag column>: [int]}, the
+layout of TFDS's `conll2003`, so a token-classification config reads local
+files and the TFDS dataset by name alike.
+
+TFDS's `ConllDatasetBuilder` gives the features and the array_record output;
+its example generator stops with a bare "Mismatch in the number of features"
+(no file, no line), yields an empty last example when a file ends with a blank
+line, and needs the tag names fixed in advance. So the reading is ours: a bad
+line is an error naming file and line, or (data.on_bad_example='skip') its
+sentence is left out and counted; the tag names of a column not in CoNLL-2003's
+are collected from the files (sorted, so ids are stable across runs and splits).
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from sslax.data.sources import DEFAULT_DATA_DIR, BadExampleError, prepared_sources
+
+log = logging.getLogger("sslax")
+
+CONLL2003_COLUMNS = ("tokens", "pos", "chunks", "ner")
+
+
+def read_conll_sentences(path: Path, num_columns: int, separator: str
+                         ) -> Iterator[tuple[int, list[list[str]] | BadExampleError]]:
+  """Yields (first line number, the sentence's rows of `num_columns` fields, or a BadExampleError
+  naming path:line) for each sentence of a CoNLL file."""
+  rows: list[list[str]] = []
+  start, bad = 0, None
+  with open(path, encoding="utf-8", errors="strict") as f:
+    for number, line in enumerate(f, start=1):
+      line = line.rstrip("\n").rstrip("\r")
+      if not line.strip() or line.startswith("-DOCSTART-"):
+        if rows or bad:
+          yield start, bad or rows
+        rows, bad = [], None
+        continue
+      if not rows and bad is None:
+        start = number
+      fields = line.split(separator) if separator != " " else line.split()
+      if len(fields) != num_columns and bad is None:
+        bad = BadExampleError(f"{path}:{number}: expected {num_columns} columns separated by {separator!r}, "
+                              f"got {len(fields)} in {line!r}")
+      rows.append(fields)
+  if rows or bad:
+    yield start, bad or rows
+
+
+def _tag_names(paths: Sequence[Path], columns: Sequence[str], separator: str) -> dict[str, list[str]]:
+  from tensorflow_datasets.core.dataset_builders.conll import conll_dataset_builder_utils as conll_lib
+
+  if tuple(columns) == CONLL2003_COLUMNS:  # TFDS's conll2003 ids
+    return {name: list(feature.feature.names) for name, feature in conll_lib.CONLL_2003_CONFIG.ordered_features.items()
+            if name != "tokens"}
+  seen: dict[str, set[str]] = {c: set() for c in columns[1:]}
+  for path in paths:
+    for _, sentence in read_conll_sentences(path, len(columns), separator):
+      if isinstance(sentence, BadExampleError):
+        continue
+      for fields in sentence:
+        for c, v in zip(columns[1:], fields[1:]):
+          seen[c].add(v)
+  return {c: sorted(v) for c, v in seen.items()}
+
+
+def _conll_builder_cls():
+  import tensorflow_datasets as tfds
+  from tensorflow_datasets.core.dataset_builders.conll import conll_dataset_builder as conll_builder
+
+  class ConllFileExamples(conll_builder.ConllDatasetBuilder, skip_registration=True):
+    """Local CoNLL files -> TFDS array_record of {"tokens": [text], <tag>: [class label]}."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def __init__(self, *, split_paths: Mapping[str, str], columns: Sequence[str], separator: str,
+                 on_bad_example: str = "error", **kwargs):
+      if not columns or columns[0] != "tokens" or len(set(columns)) != len(columns):
+        raise ValueError(f"data.conll_columns: expected distinct names starting with 'tokens', got {list(columns)}")
+      self._split_paths = {k: Path(v) for k, v in split_paths.items()}
+      self._columns, self._separator, self._on_bad = tuple(columns), separator, on_bad_example
+      self.skipped: list[str] = []
+      self._names = _tag_names(list(self._split_paths.values()), self._columns, separator)
+      key = "|".join(f"{k}={p.resolve()}:{p.stat().st_mtime_ns}" for k, p in sorted(self._split_paths.items()))
+      key += f"|{self._columns}|{separator!r}|bad={on_bad_example}|{json.dumps(self._names)}"
+      first = next(iter(self._split_paths.values()))
+      features = collections.OrderedDict(
+          [("tokens", tfds.features.Sequence(tfds.features.Text()))]
+          + [(c, tfds.features.Sequence(tfds.features.ClassLabel(names=self._names[c]))) for c in self._columns[1:]])
+      config = conll_builder.ConllBuilderConfig(
+          name=f"{first.name.split('.')[0]}_{hashlib.sha1(key.encode()).hexdigest()[:10]}",
+          separator=separator, ordered_features=features)
+      super().__init__(config=config, **kwargs)
+
+    def _info(self):
+      # file order kept (sentences of a document stay in order, as in the text builder)
+      return self.dataset_info_from_configs(features=self.builder_config.features_dict, disable_shuffling=True)
+
+    def _split_generators(self, dl_manager):
+      return {split: self._examples(split, path) for split, path in self._split_paths.items()}
+
+    def _examples(self, split, path):
+      count = 0
+      for start, sentence in read_conll_sentences(path, len(self._columns), self._separator):
+        if isinstance(sentence, BadExampleError):
+          if self._on_bad == "error":
+            raise BadExampleError(f"{sentence} (set data.on_bad_example='skip' to leave such sentences out)")
+          self.skipped.append(str(sentence))
+          continue
+        count += 1
+        yield f"{start:09d}", {c: [fields[i] for fields in sentence] for i, c in enumerate(self._columns)}
+      if not count:
+        raise ValueError(f"data.paths.{split}: split {split!r} is empty: no sentence in {path} "
+                         "(expected at least one)")
+
+  return ConllFileExamples
+
+
+def conll_file_sources(split_paths: Mapping[str, str], data_dir: str | None = None, *,
+                       columns: Sequence[str] = CONLL2003_COLUMNS, separator: str = " ",
+                       on_bad_example: str = "error") -> dict[str, Any]:
+  """Prepares (once, cached under `data_dir`) and opens local CoNLL files, one per split.
+
+  Returns split name -> a grain-compatible TFDS data source of {"tokens": [bytes], <tag>: [int]}
+  with `skipped_examples` (sentences left out under on_bad_example='skip', with why) and
+  `tag_names` ({column: [name of id 0, 1, ...]}).
+  """
+  for split, p in split_paths.items():
+    if not Path(p).is_file():
+      raise ValueError(f"data.paths.{split}: expected an existing CoNLL file, got {p!r}")
+  builder = _conll_builder_cls()(split_paths=split_paths, columns=columns, separator=separator,
+                                 on_bad_example=on_bad_example, data_dir=data_dir or DEFAULT_DATA_DIR,
+                                 file_format="array_record")
+  sources = prepared_sources(builder, split_paths, what="sentence", where_sep=":")
+  for source in sources.values():
+    source.tag_names = {c: list(n) for c, n in builder._names.items()}
+  return sources
