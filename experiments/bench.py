@@ -110,8 +110,8 @@ def step_flops(method, tx, config, batch, compiled) -> float:
 
   On GPUs the compiled module hands convolutions and most matmuls to cuDNN / cuBLAS custom calls,
   which the cost analysis does not count (a ResNet step reads as ~2% of its FLOPs); and the cost
-  analysis counts a while loop's body once, so the im2col weight-gradient loop of
-  `train.conv_impl='im2col'` would be undercounted. So the same step is compiled, abstractly, for
+  analysis counts a while loop's body once, so the chunked im2col loops of `train.conv_impl`
+  ('auto' on the CPU, 'im2col') would be undercounted. So the same step is compiled, abstractly, for
   the host CPU with `train.conv_impl='xla'`, whose cost analysis counts every dot and convolution;
   the FLOPs are those of the program, not of a backend or an implementation."""
   from jax import lax

@@ -291,8 +291,9 @@ def base_config() -> ml_collections.ConfigDict:
       # bfloat16: matmuls and convolutions in bf16; params, optimizer state and reductions float32
       # (sslax.models.precision).
       "compute_dtype": "float32",
-      # Convolution weight gradients: 'im2col' (matmuls; XLA:CPU's own is ~10x slower on some
-      # layers), 'xla', or 'auto' = im2col on the CPU backend only (sslax.models.conv).
+      # Convolutions: 'im2col' (chunked matmuls; XLA:CPU's weight gradient is ~10x slower on some
+      # layers), 'xla', or 'auto' = im2col on the CPU backend for inputs of 512k+ elements
+      # (sslax.models.conv).
       "conv_impl": "auto"})
   c.monitor = ml_collections.ConfigDict({"collapse_std_ratio": 0.1, "collapse_rank": 1.5})
   # `sslax finetune`: per_group labelled examples per combination of group_by (0: every example).

@@ -217,6 +217,7 @@ def write_conll_corpus(folder, *, sentences=160, seed=1):
   path = os.path.join(folder, "tags.conll")
   if os.path.exists(path):
     return path
+
   def fillers(low):
     return [(str(w), "O") for w in rng.choice(_FILLER, int(rng.integers(low, 4)))]
 

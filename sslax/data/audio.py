@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import logging
 import math
 import os
 import re
@@ -26,8 +25,6 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from sslax.data.sources import DEFAULT_DATA_DIR, BadExampleError, prepared_sources
-
-log = logging.getLogger("sslax")
 
 FSDD_PATTERN = r"(?P<label>\d+)_(?P<speaker>[^_]+)_(?P<index>\d+)\.wav"
 _FILTER = re.compile(r"^\s*(\w+)\s*(<=|>=|==|!=|<|>)\s*(-?\d+)\s*$")

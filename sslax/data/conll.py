@@ -20,13 +20,10 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
-import logging
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from sslax.data.sources import DEFAULT_DATA_DIR, BadExampleError, prepared_sources
-
-log = logging.getLogger("sslax")
 
 CONLL2003_COLUMNS = ("tokens", "pos", "chunks", "ner")
 

@@ -238,6 +238,42 @@ def _split_range(data_config, split: str) -> tuple[float, float]:
   return float(lo), float(hi)
 
 
+def _encode_all(tok, items: list, **kwargs) -> list:
+  """`tok.encode_batch` over `items` in slices of 10,000 (bounded memory per call)."""
+  encodings = []
+  for start in range(0, len(items), 10_000):
+    encodings += tok.encode_batch(items[start: start + 10_000], add_special_tokens=False, **kwargs)
+  return encodings
+
+
+def _packed_arrays(raw, tok, text_key: str, lines: bool, *, seq_len: int, packing: str, framing: str,
+                   special_ids: dict) -> tuple[dict[str, np.ndarray], dict]:
+  """A text split tokenized and packed (`pack_tokens`), and its counts."""
+  texts = list(_texts(raw, text_key, lines))
+  token_lists = [np.asarray(e.ids, np.int32) for e in _encode_all(tok, texts)]
+  labels = np.array([int(raw[i].get("label", -1)) for i in range(len(raw))], np.int32) \
+      if packing == "none" else np.full(len(texts), -1, np.int32)
+  arrays = pack_tokens(token_lists, labels, seq_len=seq_len, packing=packing, framing=framing,
+                       special_ids=special_ids, one_document=lines)
+  return arrays, {"rows": len(arrays["ids"]), "tokens": int(sum(len(t) for t in token_lists)),
+                  "examples": len(token_lists)}
+
+
+def _tagged_arrays(raw, tok, text_key: str, tag_key: str, *, seq_len: int, framing: str,
+                   special_ids: dict) -> tuple[dict[str, np.ndarray], dict]:
+  """A word-tagged split, one sentence per row (`tag_rows`), and its counts."""
+  records = [raw[i] for i in range(len(raw))]
+  if tag_key not in records[0]:
+    raise ValueError(f"data.tag_key: expected one of the record's sequence fields "
+                     f"{sorted(k for k in records[0] if k != text_key)}, got {tag_key!r}")
+  encodings = _encode_all(tok, [[_decode(w) for w in r[text_key]] for r in records], is_pretokenized=True)
+  arrays = tag_rows([np.asarray(e.ids, np.int32) for e in encodings], [e.word_ids for e in encodings],
+                    [np.asarray(r[tag_key], np.int32) for r in records], seq_len=seq_len, framing=framing,
+                    special_ids=special_ids)
+  words = int(sum(len(r[tag_key]) for r in records))
+  return arrays, {"rows": len(records), "words": words, "words_cut": words - int(np.sum(arrays["tags"] >= 0))}
+
+
 def packed_text_source(data_config, split: str) -> PackedTokens:
   """Split `split` of the text data `data_config` names, tokenized and packed (cached on first use).
 
@@ -272,45 +308,22 @@ def packed_text_source(data_config, split: str) -> PackedTokens:
   root = os.path.join(data_config.get("data_dir") or DEFAULT_DATA_DIR, "packed",
                       f"{split}_{hashlib.sha1(key.encode()).hexdigest()[:12]}")
   fields = ("ids", "segments", "positions", "tags" if tag_key else "label")
-  if tag_key and not os.path.exists(os.path.join(root, "done")):
-    records = [raw[i] for i in range(len(raw))]
-    if tag_key not in records[0]:
-      raise ValueError(f"data.tag_key: expected one of the record's sequence fields "
-                       f"{sorted(k for k in records[0] if k != text_key)}, got {tag_key!r}")
-    words = [[_decode(w) for w in r[text_key]] for r in records]
-    encodings = []
-    for start in range(0, len(words), 10_000):
-      encodings += tok.encode_batch(words[start: start + 10_000], is_pretokenized=True, add_special_tokens=False)
-    arrays = tag_rows([np.asarray(e.ids, np.int32) for e in encodings], [e.word_ids for e in encodings],
-                      [np.asarray(r[tag_key], np.int32) for r in records], seq_len=seq_len, framing=framing,
-                      special_ids=special_ids)
-    tagged = int(sum(len(r[tag_key]) for r in records))
-    kept = int(np.sum(arrays["tags"] >= 0))
-    os.makedirs(root, exist_ok=True)
-    for name in fields:
-      np.save(os.path.join(root, name + ".npy"), arrays[name])
-    with open(os.path.join(root, "done"), "w") as f:
-      json.dump({"rows": len(records), "words": tagged, "words_cut": tagged - kept, "key": key}, f)
-    log.info("data: tagged split %r: %d sentences, %d words (%d cut by data.seq_len=%d)", split, len(records),
-             tagged, tagged - kept, seq_len)
   if not os.path.exists(os.path.join(root, "done")):
-    texts = list(_texts(raw, text_key, lines))
-    token_lists = []
-    for start in range(0, len(texts), 10_000):
-      token_lists += [np.asarray(e.ids, np.int32) for e in tok.encode_batch(texts[start: start + 10_000],
-                                                                            add_special_tokens=False)]
-    labels = np.array([int(raw[i].get("label", -1)) for i in range(len(raw))], np.int32) \
-        if packing == "none" else np.full(len(texts), -1, np.int32)
-    arrays = pack_tokens(token_lists, labels, seq_len=seq_len, packing=packing, framing=framing,
-                         special_ids=special_ids, one_document=lines)
+    if tag_key:
+      arrays, stats = _tagged_arrays(raw, tok, text_key, tag_key, seq_len=seq_len, framing=framing,
+                                     special_ids=special_ids)
+      log.info("data: tagged split %r: %d sentences, %d words (%d cut by data.seq_len=%d)", split, stats["rows"],
+               stats["words"], stats["words_cut"], seq_len)
+    else:
+      arrays, stats = _packed_arrays(raw, tok, text_key, lines, seq_len=seq_len, packing=packing, framing=framing,
+                                     special_ids=special_ids)
+      log.info("data: packed split %r: %d examples, %d tokens -> %d rows of %d", split, stats["examples"],
+               stats["tokens"], stats["rows"], seq_len)
     os.makedirs(root, exist_ok=True)
     for name in fields:
       np.save(os.path.join(root, name + ".npy"), arrays[name])
     with open(os.path.join(root, "done"), "w") as f:
-      json.dump({"rows": len(arrays["ids"]), "tokens": int(sum(len(t) for t in token_lists)),
-                 "examples": len(token_lists), "key": key}, f)
-    log.info("data: packed split %r: %d examples, %d tokens -> %d rows of %d", split, len(token_lists),
-             sum(len(t) for t in token_lists), len(arrays["ids"]), seq_len)
+      json.dump({**stats, "key": key}, f)
   arrays = {name: np.load(os.path.join(root, name + ".npy"), mmap_mode="r") for name in fields}
   lo, hi = _split_range(data_config, split)
   n = len(arrays["ids"])
@@ -319,11 +332,11 @@ def packed_text_source(data_config, split: str) -> PackedTokens:
     raise ValueError(f"data.split_range.{split}: {(lo, hi)} of {n} rows leaves no row (expected at least one)")
   rows = PackedTokens({k: v[a:b] for k, v in arrays.items()}, getattr(raw, "skipped_examples", ()))
   if tag_key:
-    rows.tag_names = _tag_names(raw, tag_key)
+    rows.tag_names = _source_tag_names(raw, tag_key)
   return rows
 
 
-def _tag_names(raw, tag_key: str) -> list[str] | None:
+def _source_tag_names(raw, tag_key: str) -> list[str] | None:
   """The names of the tag ids (local CoNLL files, or a TFDS dataset's ClassLabel), if known."""
   names = getattr(raw, "tag_names", {}).get(tag_key)
   if names is None:

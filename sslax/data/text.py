@@ -15,13 +15,10 @@ Records: {"text": bytes (UTF-8), "label": int}, in file order. Tokenization happ
 from __future__ import annotations
 
 import hashlib
-import logging
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from sslax.data.sources import DEFAULT_DATA_DIR, BadExampleError, prepared_sources
-
-log = logging.getLogger("sslax")
 
 
 def read_text_examples(path: Path, fmt: str, text_column: str | None, label_column: str | None
