@@ -229,9 +229,10 @@ def prepared_sources(builder, split_paths: Mapping[str, str], *, what: str, wher
   skipped_file = os.path.join(builder.data_dir, "skipped_examples.json")
   if not os.path.exists(skipped_file):
     builder.download_and_prepare()
-    with open(skipped_file + ".tmp", "w") as f:
+    tmp = f"{skipped_file}.{os.getpid()}.tmp"  # per process: hosts sharing data_dir may prepare at once
+    with open(tmp, "w") as f:
       json.dump(builder.skipped, f, indent=1)
-    os.replace(skipped_file + ".tmp", skipped_file)
+    os.replace(tmp, skipped_file)
   with open(skipped_file) as f:
     skipped = json.load(f)
   if skipped:

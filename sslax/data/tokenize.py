@@ -70,8 +70,9 @@ def tokenizer_for_run(spec: str, texts: Iterable[str], workdir: str | None, voca
       else load_tokenizer(spec)
   if saved:
     os.makedirs(workdir, exist_ok=True)
-    tok.save(saved + ".tmp")
-    os.replace(saved + ".tmp", saved)
+    tmp = f"{saved}.{os.getpid()}.tmp"  # per process: hosts sharing the workdir must not rename each other's file
+    tok.save(tmp)
+    os.replace(tmp, saved)
   return tok
 
 
@@ -130,8 +131,9 @@ def data_tokenizer(data_config, texts_fn=None):
         raise ValueError(f"data.tokenizer: no trained {spec!r} tokenizer cached at {path} and no texts to train one")
       tok = train_tokenizer(texts_fn(), kind=spec, vocab_size=int(data_config.vocab_size))
       os.makedirs(os.path.dirname(path), exist_ok=True)
-      tok.save(path + ".tmp")
-      os.replace(path + ".tmp", path)
+      tmp = f"{path}.{os.getpid()}.tmp"  # per process, as above
+      tok.save(tmp)
+      os.replace(tmp, path)
     tok, where = load_tokenizer(path), path
   else:
     tok, where = load_tokenizer(spec), spec

@@ -268,7 +268,8 @@ def _flatten(d, prefix):
 
 def check_run_fingerprint(directory: str, config, *, allow_changes: bool = False) -> None:
   """Writes the fingerprint on a fresh run; on resume raises ValueError naming each changed field
-  with both values, unless `allow_changes` (then the new fingerprint replaces the old one)."""
+  with both values, unless `allow_changes` (then the new fingerprint replaces the old one).
+  Every process checks; only process 0 writes."""
   path = os.path.join(directory, FINGERPRINT_FILE)
   current = json.loads(json.dumps(run_fingerprint(config)))  # tuples -> lists, as stored
   if os.path.exists(path):
@@ -282,8 +283,10 @@ def check_run_fingerprint(directory: str, config, *, allow_changes: bool = False
                        "Use another workdir, or pass --set train.allow_resume_changes=True to resume anyway")
     if not changed:
       return
+  if jax.process_index() != 0:
+    return  # every process checks; one writes (processes share the directory, and racing renames fail)
   os.makedirs(directory, exist_ok=True)
-  tmp = path + ".tmp"
+  tmp = f"{path}.{os.getpid()}.tmp"
   with open(tmp, "w") as f:
     json.dump(current, f, indent=2, sort_keys=True)
   os.replace(tmp, path)  # atomic: a crash leaves the old file or the new one

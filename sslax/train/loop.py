@@ -214,8 +214,9 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
     log.info("resumed from step %d", int(state.step))
   else:
     check_run_fingerprint(checkpointer.directory, config, allow_changes=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
+  if jax.process_index() == 0:  # one writer: the processes may share the workdir
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
   step_fn = make_train_step(method, optimizer, mesh, shardings)
   feature_fn = make_feature_fn(method, mesh)
   writer = MetricsWriter(workdir)
