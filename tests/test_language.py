@@ -109,6 +109,21 @@ def test_bert_padding_does_not_change_real_positions():
   assert model.mlm_logits(h1).shape == (1, 16, 40)
 
 
+def test_mlp_hidden_has_dropout_only_when_asked():
+  """BERT, GPT-2 and wav2vec 2.0 BASE drop the attention and MLP outputs, not the MLP's hidden
+  activation: with dropout only there (rate 0 elsewhere) a key changes nothing unless
+  activation_dropout is set."""
+  from sslax.models.transformer import EncoderLayer
+
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 16))
+  key = jax.random.PRNGKey(1)
+  plain = EncoderLayer(16, 2, 64, pre_norm=False, dropout=0.0, rngs=nnx.Rngs(0))
+  np.testing.assert_array_equal(plain(x, key=key), plain(x))
+  dropped = EncoderLayer(16, 2, 64, pre_norm=False, dropout=0.0, activation_dropout=0.5, rngs=nnx.Rngs(0))
+  np.testing.assert_array_equal(dropped(x), plain(x))
+  assert not np.allclose(dropped(x, key=key), plain(x))
+
+
 def test_tokenizers_train_save_and_load(tmp_path):
   from sslax.data.tokenize import WORDPIECE_SPECIALS, load_tokenizer, tokenizer_for_run
 

@@ -78,8 +78,12 @@ class Adapter(nnx.Module):
 
 
 class EncoderLayer(nnx.Module):
+  """`dropout` on the attention output and the MLP output, before each residual sum; `activation_dropout`
+  (fairseq's name) on the MLP's hidden activation, 0 by default as in BERT, GPT-2 and wav2vec 2.0
+  BASE, whose MLPs have no dropout there."""
+
   def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, pre_norm: bool, dropout: float = 0.0,
-               eps: float = 1e-5, adapter_dim: int = 0, rngs: nnx.Rngs):
+               activation_dropout: float = 0.0, eps: float = 1e-5, adapter_dim: int = 0, rngs: nnx.Rngs):
     # adapter_dim > 0: an adapter after the attention and after the MLP sublayer, before each residual
     # sum (Houlsby's placement), for fine-tuning with the rest of the network frozen
     self.adapter_attn = Adapter(dim, adapter_dim, rngs=rngs) if adapter_dim else None
@@ -89,7 +93,7 @@ class EncoderLayer(nnx.Module):
     self.fc1 = nnx.Linear(dim, mlp_dim, kernel_init=_normal, rngs=rngs)
     self.fc2 = nnx.Linear(mlp_dim, dim, kernel_init=_normal, rngs=rngs)
     self.norm2 = nnx.LayerNorm(dim, epsilon=eps, rngs=rngs)
-    self.pre_norm, self.rate = pre_norm, dropout
+    self.pre_norm, self.rate, self.activation_rate = pre_norm, dropout, activation_dropout
 
   def __call__(self, x, mask=None, key=None, *, causal: bool = False, cache=None):
     """Returns x, or (x, new cache) when `cache` is given (see `SelfAttention`)."""
@@ -103,7 +107,7 @@ class EncoderLayer(nnx.Module):
     if not self.pre_norm:
       x = self.norm1(x)
     h = self.norm2(x) if self.pre_norm else x
-    h = dropout(jax.nn.gelu(self.fc1(h), approximate=False), self.rate, k2)
+    h = dropout(jax.nn.gelu(self.fc1(h), approximate=False), self.activation_rate, k2)
     h = dropout(self.fc2(h), self.rate, k3)
     x = x + (h if self.adapter_mlp is None else self.adapter_mlp(h))
     x = x if self.pre_norm else self.norm2(x)
@@ -114,8 +118,10 @@ class TransformerEncoder(nnx.Module):
   """x [B, T, D], mask [B, T] -> (x [B, T, D], {"layer_<i>": [B, T, D]})."""
 
   def __init__(self, dim: int, depth: int, num_heads: int, mlp_dim: int, *, pre_norm: bool = False,
-               dropout: float = 0.0, eps: float = 1e-5, adapter_dim: int = 0, rngs: nnx.Rngs):
-    self.layers = nnx.List([EncoderLayer(dim, num_heads, mlp_dim, pre_norm=pre_norm, dropout=dropout, eps=eps,
+               dropout: float = 0.0, activation_dropout: float = 0.0, eps: float = 1e-5, adapter_dim: int = 0,
+               rngs: nnx.Rngs):
+    self.layers = nnx.List([EncoderLayer(dim, num_heads, mlp_dim, pre_norm=pre_norm, dropout=dropout,
+                                         activation_dropout=activation_dropout, eps=eps,
                                          adapter_dim=adapter_dim, rngs=rngs) for _ in range(depth)])
     # pre-norm stacks end with a norm; post-norm layers already end with one
     self.final_norm = nnx.LayerNorm(dim, epsilon=eps, rngs=rngs) if pre_norm else None
