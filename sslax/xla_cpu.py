@@ -18,7 +18,7 @@ measured on (an unknown flag is a fatal error in XLA), and only when
 from __future__ import annotations
 
 import os
-from typing import MutableMapping
+from collections.abc import MutableMapping
 
 YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 YNN_VALUE = "dot"
