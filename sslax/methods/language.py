@@ -96,6 +96,10 @@ class _LanguageMethod:
       return jnp.take_along_axis(hidden, last[:, None, None], axis=1)[:, 0].astype(jnp.float32)
     return pooled(hidden, valid)
 
+  def features(self, model, inputs) -> jax.Array:
+    """The subclass's `token_features` [B, L, D] pooled as `eval.pooling` says: [B, D] float32."""
+    return self._pool(self.token_features(model, inputs), inputs)
+
 
 @dataclasses.dataclass(frozen=True)
 class BertMLM(_LanguageMethod):
@@ -195,9 +199,6 @@ class BertMLM(_LanguageMethod):
     hidden, _ = model(inputs["ids"], valid, segments=inputs["segments"], positions=inputs["positions"])
     return hidden.astype(jnp.float32)
 
-  def features(self, model: BERT, inputs) -> jax.Array:
-    return self._pool(self.token_features(model, inputs), inputs)
-
 
 @dataclasses.dataclass(frozen=True)
 class GPTLM(_LanguageMethod):
@@ -240,6 +241,3 @@ class GPTLM(_LanguageMethod):
     _, feats = model(inputs["ids"], inputs["segments"] > 0, segments=inputs["segments"],
                      positions=inputs["positions"])
     return feats["hidden"].astype(jnp.float32)
-
-  def features(self, model: GPT, inputs) -> jax.Array:
-    return self._pool(self.token_features(model, inputs), inputs)
