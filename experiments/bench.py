@@ -84,8 +84,9 @@ def _synthetic_batch(config, batch_size):
   return out
 
 
-def sslax_workload(config):
-  """(step(), FLOPs per step) for the sslax step on one device; step() runs one step, returns the loss."""
+def compiled_step(config):
+  """The config's sslax train step compiled for one device, on a synthetic batch:
+  (method, optimizer, state, batch, compiled step, seconds the compile took)."""
   from sslax.data import to_global
   from sslax.methods import make_method
   from sslax.train import create_train_state, make_mesh, make_train_step, state_sharding
@@ -96,7 +97,14 @@ def sslax_workload(config):
   tx = build_optimizer(method, config, int(config.train.num_steps) or 1000)
   state = jax.device_put(create_train_state(method, tx, config.seed), state_sharding(mesh))
   batch = to_global(_synthetic_batch(config, config.train.batch_size), mesh)
+  t = time.perf_counter()
   compiled = make_train_step(method, tx, mesh).lower(state, batch).compile()
+  return method, tx, state, batch, compiled, time.perf_counter() - t
+
+
+def sslax_workload(config):
+  """(step(), FLOPs per step) for the sslax step on one device; step() runs one step, returns the loss."""
+  method, tx, state, batch, compiled, _ = compiled_step(config)
   holder = {"state": state}
 
   def step():

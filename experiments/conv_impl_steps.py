@@ -20,23 +20,11 @@ sys.path.insert(0, HERE)
 
 import jax  # noqa: E402
 
-from bench import _synthetic_batch  # noqa: E402
+from bench import compiled_step  # noqa: E402
 
 
 def time_step(config, steps):
-  from sslax.data import to_global
-  from sslax.methods import make_method
-  from sslax.train import create_train_state, make_mesh, make_train_step, state_sharding
-  from sslax.train.state import build_optimizer
-
-  mesh = make_mesh({"data": 1}, jax.devices()[:1])
-  method = make_method(config)
-  tx = build_optimizer(method, config, int(config.train.num_steps) or 1000)
-  state = jax.device_put(create_train_state(method, tx, config.seed), state_sharding(mesh))
-  batch = to_global(_synthetic_batch(config, config.train.batch_size), mesh)
-  t = time.perf_counter()
-  compiled = make_train_step(method, tx, mesh).lower(state, batch).compile()
-  compile_s = time.perf_counter() - t
+  _, _, state, batch, compiled, compile_s = compiled_step(config)
   times = []
   for _ in range(steps + 1):  # the first step is a warm-up
     t = time.perf_counter()
