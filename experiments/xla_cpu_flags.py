@@ -3,7 +3,7 @@
 Runs `experiments/bench.py` (sslax against PyTorch, interleaved) once per XLA_FLAGS setting,
 each in a fresh process (XLA reads its flags once), and prints sslax / PyTorch per workload and
 setting, and what the setting changes in sslax's own step time. `off` is jax's default
-(SSLAX_XLA_CPU_FLAGS=0); `ynn-dot` is what `import sslax` sets with SSLAX_XLA_CPU_FLAGS=1 (sslax/xla_cpu.py).
+(SSLAX_XLA_CPU_FLAGS=0); `ynn-dot-reduce` is what `import sslax` sets with SSLAX_XLA_CPU_FLAGS=1 (sslax/xla_cpu.py).
 
   python experiments/xla_cpu_flags.py                          # CPU, float32, every workload
   python experiments/xla_cpu_flags.py --workloads simclr --set train.conv_impl='xla'
@@ -18,12 +18,13 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SETTINGS = {"off": "", "ynn-dot": "--xla_cpu_experimental_ynn_fusion_type=dot"}
+SETTINGS = {"off": "", "ynn-dot": "--xla_cpu_experimental_ynn_fusion_type=dot",
+            "ynn-dot-reduce": "--xla_cpu_experimental_ynn_fusion_type=dot,reduce"}
 
 
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+  p.add_argument("--settings", nargs="+", default=["off", "ynn-dot-reduce"], choices=list(SETTINGS))
   p.add_argument("--workloads", nargs="+", default=["simclr", "bert", "gpt"])
   p.add_argument("--set", action="append", default=[], help="sslax config overrides passed to the bench")
   p.add_argument("--rounds", type=int, default=5)

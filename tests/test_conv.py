@@ -12,6 +12,7 @@ from sslax.data import to_global
 from sslax.methods import make_method
 from sslax.models.conv import auto_conv, conv_function, im2col_conv, im2col_weight_grad, set_conv_impl
 from sslax.train import create_train_state, make_mesh, make_train_step, state_sharding
+from sslax.xla_cpu import YNN_FLAG, YNN_VALUE
 
 _SPECS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC")}
 
@@ -100,6 +101,8 @@ def test_dilated_and_grouped_convolutions_fall_back_to_xla():
 
 
 def test_auto_is_im2col_on_large_cpu_inputs_and_xla_elsewhere(monkeypatch):
+  # XLA read its flags at startup; XLA_FLAGS here only steers the choice
+  monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
   assert conv_function("auto") is auto_conv  # the tests run on the CPU backend
   assert conv_function("xla") is lax.conv_general_dilated
   dn = ("NHWC", "HWIO", "NHWC")
@@ -108,6 +111,9 @@ def test_auto_is_im2col_on_large_cpu_inputs_and_xla_elsewhere(monkeypatch):
     w = jnp.ones((3, 3, shape[-1], 4))
     jaxpr = str(jax.make_jaxpr(lambda x, w: auto_conv(x, w, (1, 1), "SAME", dimension_numbers=dn))(x, w))
     assert ("custom_vjp" in jaxpr) == uses_im2col
+  monkeypatch.setenv("XLA_FLAGS", f"{YNN_FLAG}={YNN_VALUE}")  # XLA:CPU's YNNPACK fusions: XLA's convolutions
+  assert conv_function("auto") is lax.conv_general_dilated
+  monkeypatch.setenv("XLA_FLAGS", "")
   monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
   assert conv_function("auto") is lax.conv_general_dilated
   model = set_conv_impl(nnx.Conv(3, 4, (3, 3), rngs=nnx.Rngs(0)), "im2col")

@@ -238,7 +238,11 @@ def conv_function(impl: str):
   if impl not in CONV_IMPLS:
     raise ValueError(f"train.conv_impl: expected one of {list(CONV_IMPLS)}, got {impl!r}")
   if impl == "auto":
-    return auto_conv if jax.default_backend() == "cpu" else lax.conv_general_dilated
+    from sslax.xla_cpu import ynn_dots
+
+    # Under XLA:CPU's YNNPACK fusions XLA's own convolutions win: a SimCLR ResNet-18 step ran
+    # 0.82x PyTorch with them against 0.68x with im2col (RESULTS.md, `experiments/xla_cpu_flags.py`).
+    return auto_conv if jax.default_backend() == "cpu" and not ynn_dots() else lax.conv_general_dilated
   return im2col_conv if impl == "im2col" else lax.conv_general_dilated
 
 
