@@ -1,4 +1,4 @@
-"""sslax bench with and without XLA:CPU's YNNPACK dot/convolution fusions, one after the other.
+"""sslax bench with and without XLA:CPU's YNNPACK dot/convolution (and reduction) fusions, one after the other.
 
 Runs `experiments/bench.py` (sslax against PyTorch, interleaved) once per XLA_FLAGS setting,
 each in a fresh process (XLA reads its flags once), and prints sslax / PyTorch per workload and

@@ -1,12 +1,16 @@
-"""XLA:CPU's YNNPACK dot and convolution fusions, as an opt-in (`SSLAX_XLA_CPU_FLAGS=1`).
+"""XLA:CPU's YNNPACK dot, convolution and reduction fusions, as an opt-in (`SSLAX_XLA_CPU_FLAGS=1`).
 
-XLA:CPU can hand its dot and convolution fusions to YNNPACK
-(`--xla_cpu_experimental_ynn_fusion_type=dot`); jax 0.10 leaves that off.
-On 2 cores in float32 it ran the weight gradient of a 3x3, 64-channel
-convolution on 64 images of 32x32 9x faster than XLA's own kernel, and a
-SimCLR ResNet-18 step 1.19x faster, with results equal to float32 rounding
-(RESULTS.md, `experiments/xla_cpu_flags.py`). It is experimental in XLA,
-so sslax does not turn it on by itself yet.
+XLA:CPU can hand its dot/convolution and reduction fusions to YNNPACK
+(`--xla_cpu_experimental_ynn_fusion_type=dot,reduce`); jax 0.10 leaves that
+off. On 2 cores in float32 a SimCLR ResNet-18 step ran 1.23x faster with it
+(0.72x -> 0.89x PyTorch in the same run; `train.conv_impl='auto'` then keeps
+XLA's convolutions, whose weight gradients it runs ~10x faster), and BERT and
+GPT steps within the run-to-run spread (RESULTS.md,
+`experiments/xla_cpu_flags.py`); results equal to float32 rounding. "reduce"
+matters: with "dot" alone XLA rewrites large reductions (batch-norm
+statistics) into reduce-windows that run ~8x slower. It is experimental in
+XLA ("eltwise" fails to compile a SimCLR step) and changes the flags of every
+XLA:CPU program in the process, so sslax does not turn it on by itself.
 
 XLA reads `XLA_FLAGS` once, when its first backend starts, so with
 `SSLAX_XLA_CPU_FLAGS=1` in the environment `import sslax` adds the flag to
@@ -47,7 +51,7 @@ def jaxlib_version() -> tuple[int, ...] | None:
 
 def add_cpu_flags(environ: MutableMapping[str, str] | None = None, jaxlib: tuple[int, ...] | None = None) -> bool:
   """With SSLAX_XLA_CPU_FLAGS=1 in `environ` (os.environ by default), adds
-  `--xla_cpu_experimental_ynn_fusion_type=dot` to its `XLA_FLAGS`; returns whether it did. Leaves
+  `--xla_cpu_experimental_ynn_fusion_type=dot,reduce` to its `XLA_FLAGS`; returns whether it did. Leaves
   it alone when XLA_FLAGS already names the flag (the user's value wins) or when jaxlib is outside
   `TESTED_JAXLIB`."""
   environ = os.environ if environ is None else environ
