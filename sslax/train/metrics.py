@@ -3,9 +3,30 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 import jax
+
+
+def _summary_writer_class():
+  """tensorboardX's SummaryWriter, imported without importing PyTorch when the process has not.
+
+  tensorboardX imports torch, when installed, only to accept torch tensors as values; that import
+  took ~6 s of each `sslax train` process's start on 2 cores, and the values here are floats.
+  `sys.modules["torch"] = None` makes its `import torch` fail (it then takes numpy arrays only);
+  the entry is removed after, so the process can still import torch itself.
+  """
+  if "torch" in sys.modules:
+    from tensorboardX import SummaryWriter
+
+    return SummaryWriter
+  sys.modules["torch"] = None
+  try:
+    from tensorboardX import SummaryWriter
+  finally:
+    del sys.modules["torch"]
+  return SummaryWriter
 
 
 class MetricsWriter:
@@ -16,11 +37,9 @@ class MetricsWriter:
     self.active = jax.process_index() == 0
     self._file = self._tb = None
     if self.active:
-      from tensorboardX import SummaryWriter
-
       os.makedirs(workdir, exist_ok=True)
       self._file = open(os.path.join(workdir, "metrics.jsonl"), "a", buffering=1)
-      self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+      self._tb = _summary_writer_class()(os.path.join(workdir, "tensorboard"))
 
   def write(self, step: int, metrics: dict[str, float]) -> None:
     if not self.active:
