@@ -10,7 +10,8 @@ w = MetricsWriter(sys.argv[1])
 w.write(3, {"loss": 1.5})
 w.close()
 assert "torch" not in sys.modules, "tensorboardX imported torch"
-assert read_metrics(sys.argv[1]) == [{"step": 3, "time": read_metrics(sys.argv[1])[0]["time"], "loss": 1.5}]
+(record,) = read_metrics(sys.argv[1])
+assert record == {"step": 3, "time": record["time"], "loss": 1.5}
 assert glob.glob(sys.argv[1] + "/tensorboard/events.out.tfevents.*")
 import torch  # the process can still import it after
 print("ok", torch.__name__)

@@ -43,7 +43,9 @@ def keep_mask(key: jax.Array, rate: float, shape) -> tuple[jax.Array, float]:
   if (typed and jax.random.key_impl(key) != "threefry2x32") or math.prod(calls) >= 2**32:
     return jax.random.bernoulli(key, 1.0 - rate, shape), 1.0 - rate
   k1, k2 = jax.random.key_data(key) if typed else key
-  counts = sum(lax.broadcasted_iota(jnp.uint32, calls, d) * jnp.uint32(math.prod(calls[d + 1:]) % 2**32)
+  # the flat index of each call in `calls` (< 2^32, checked above), from per-axis iotas as JAX's own
+  # partitionable Threefry counts, so each device computes its shard's counters locally
+  counts = sum(lax.broadcasted_iota(jnp.uint32, calls, d) * jnp.uint32(math.prod(calls[d + 1:]))
                for d in range(len(calls)))
   words = threefry2x32_p.bind(k1, k2, counts, jnp.zeros_like(counts))
   u16 = jnp.concatenate([w >> s & 0xFFFF for w in words for s in (0, 16)], axis=-1)
