@@ -38,11 +38,11 @@ class _InfGradMethod:
     return _inf_gradient(loss), aux, ms
 
 
-def _run_one(method, tx, batch, devices):
+def _run_one(method, tx, batch, devices, **step_kw):
   mesh = make_mesh({"data": -1}, devices)
   state = jax.device_put(create_train_state(method, tx, seed=0), state_sharding(mesh))
   before = jax.device_get(state)
-  new_state, metrics = make_train_step(method, tx, mesh)(state, to_global(batch, mesh))
+  new_state, metrics = make_train_step(method, tx, mesh, **step_kw)(state, to_global(batch, mesh))
   return before, jax.device_get(new_state), jax.device_get(metrics)
 
 
@@ -73,6 +73,16 @@ def test_a_finite_step_is_not_touched(devices):
   before, after, metrics = _run_one(make_method(digits_smoke_config()), optax.adamw(1e-3), digits_batch(64), devices)
   assert float(metrics["nonfinite"]) == 0.0 and int(after.nonfinite_steps) == 0
   assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(before.params), jax.tree.leaves(after.params)))
+
+
+def test_the_per_leaf_where_of_gpus_keeps_and_drops_as_the_cond_does(devices):
+  """The step selects the kept state with one `cond`, except on GPUs (a per-leaf `where`)."""
+  method, batch = make_method(digits_smoke_config()), digits_batch(64)
+  _, by_cond, _ = _run_one(method, optax.adamw(1e-3), batch, devices, select_by_cond=True)
+  _, by_where, _ = _run_one(method, optax.adamw(1e-3), batch, devices, select_by_cond=False)
+  for a, b in zip(jax.tree.leaves(by_cond), jax.tree.leaves(by_where)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  _assert_update_dropped(*_run_one(_InfGradMethod(method), optax.adamw(1e-3), batch, devices, select_by_cond=False))
 
 
 def _huge_lr_config(policy):

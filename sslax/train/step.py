@@ -20,12 +20,26 @@ def _all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
+def _keep_if(finite: jax.Array, new, old, use_cond: bool):
+  """`new` where `finite`, else `old`, leaf by leaf.
+
+  XLA simplifies `finite` (an `and` over every leaf's check) into a chain of one scalar `and`
+  per leaf, and its fusion copies that whole chain into every per-leaf `where` (~40k ops in
+  DINO's step: three quarters of its XLA:CPU compile, 39 -> 16 s). A `cond` computes its
+  predicate once. XLA:GPU, though, reads a conditional's predicate on the host (a sync in
+  every step), so there the per-leaf `where` stays."""
+  if use_cond:
+    return jax.lax.cond(finite, lambda: new, lambda: old)
+  return jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+
+
 def state_sharding(mesh: Mesh) -> NamedSharding:
   """Replicated state (pure data parallelism); a prefix sharding for the whole TrainState."""
   return NamedSharding(mesh, P())
 
 
-def make_train_step(method, optimizer: optax.GradientTransformation, mesh: Mesh, shardings=None) -> Callable:
+def make_train_step(method, optimizer: optax.GradientTransformation, mesh: Mesh, shardings=None, *,
+                    select_by_cond: bool | None = None) -> Callable:
   """Returns `step(state, batch) -> (state, metrics)`, one `jax.jit` over `mesh`.
 
   The batch is sharded along its leading axis over the mesh; the state is
@@ -40,8 +54,10 @@ def make_train_step(method, optimizer: optax.GradientTransformation, mesh: Mesh,
   so randomness depends only on the seed and the step, not on the device count.
   When the optimizer holds an `ema_target`, `target` is the network with the
   target parameters (gradients stopped) and the current batch statistics;
-  otherwise None.
+  otherwise None. `select_by_cond` picks how a non-finite step keeps the
+  old state (see `_keep_if`); None: a `cond` except on GPUs.
   """
+  use_cond = mesh.devices.flat[0].platform != "gpu" if select_by_cond is None else select_by_cond
 
   def step(state: TrainState, batch):
     key = jax.random.fold_in(state.rng, state.step)
@@ -61,10 +77,11 @@ def make_train_step(method, optimizer: optax.GradientTransformation, mesh: Mesh,
     # A non-finite loss, gradient or updated parameter drops the whole update: every leaf
     # but the step and the counter stays bit-identical (the loop applies train.nonfinite_policy).
     finite = _all_finite((loss, grads, params, batch_stats, opt_state, method_state))
-    keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+    params, batch_stats, opt_state, method_state = _keep_if(
+        finite, (params, batch_stats, opt_state, method_state),
+        (state.params, state.batch_stats, state.opt_state, state.method_state), use_cond)
     new_state = state.replace(
-        step=state.step + 1, params=keep(params, state.params), batch_stats=keep(batch_stats, state.batch_stats),
-        opt_state=keep(opt_state, state.opt_state), method_state=keep(method_state, state.method_state),
+        step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state, method_state=method_state,
         nonfinite_steps=state.nonfinite_steps + (1 - finite.astype(jnp.int32)))
     metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), "nonfinite": 1.0 - finite.astype(jnp.float32), **aux}
     return new_state, jax.tree.map(lambda m: jnp.asarray(m, jnp.float32), metrics)
