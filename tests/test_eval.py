@@ -31,6 +31,29 @@ def test_logistic_regression_matches_sklearn():
   np.testing.assert_allclose(np.asarray(w).T - np.asarray(w).T.mean(0), ref.coef_ - ref.coef_.mean(0), atol=2e-3)
 
 
+def test_logistic_regression_stops_at_convergence_at_the_optimum_of_all_its_steps():
+  import importlib
+
+  import jax.numpy as jnp
+
+  fit = importlib.import_module("sslax.eval.linear_probe")._fit
+  x, y = _blobs(n_per_class=60, dim=32, spread=2.0, seed=4)
+  x, y = jnp.asarray(x), jnp.asarray(y)
+
+  def objective(p, l2):
+    logits = np.asarray(x, np.float64) @ np.asarray(p[0], np.float64) + np.asarray(p[1], np.float64)
+    logp = logits - logits.max(1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+    return -logp[np.arange(len(y)), np.asarray(y)].mean() + l2 * np.sum(np.square(np.asarray(p[0], np.float64)))
+
+  for l2 in (1e-5, 1e-2):
+    early, iters = fit(x, y, jnp.float32(l2), jnp.float32(1e-5), num_classes=3, steps=500)
+    full, all_iters = fit(x, y, jnp.float32(l2), jnp.float32(0.0), num_classes=3, steps=500)
+    assert 0 < int(iters) < 500 and int(all_iters) == 500
+    assert abs(objective(early, l2) - objective(full, l2)) < 1e-4 * max(1.0, objective(full, l2))
+    np.testing.assert_array_equal(np.argmax(x @ early[0] + early[1], 1), np.argmax(x @ full[0] + full[1], 1))
+
+
 def test_knn_weighted_vote():
   train = np.array([[1, 0], [0.9, 0.1], [0, 1]], np.float32)
   labels = np.array([0, 0, 1])

@@ -17,7 +17,8 @@ def _standardize(train_x, test_x):
 
 
 @partial(jax.jit, static_argnames=("num_classes", "steps"))
-def _fit(x, y, l2, *, num_classes: int, steps: int):
+def _fit(x, y, l2, tol, *, num_classes: int, steps: int):
+  """(params, iterations run): L-BFGS until the gradient's L2 norm is below `tol` or `steps` ran."""
   params = (jnp.zeros((x.shape[1], num_classes), jnp.float32), jnp.zeros((num_classes,), jnp.float32))
 
   def objective(p):
@@ -28,21 +29,32 @@ def _fit(x, y, l2, *, num_classes: int, steps: int):
   opt = optax.lbfgs()
   value_and_grad = optax.value_and_grad_from_state(objective)
 
-  def body(carry, _):
+  def body(carry):
     p, s = carry
     value, grad = value_and_grad(p, state=s)
     updates, s = opt.update(grad, s, p, value=value, grad=grad, value_fn=objective)
-    return (optax.apply_updates(p, updates), s), value
+    return optax.apply_updates(p, updates), s
 
-  (params, _), _ = jax.lax.scan(body, (params, opt.init(params)), None, length=steps)
-  return params
+  # Stop at convergence, as scikit-learn's and SciPy's L-BFGS do: once converged, each further
+  # step's zoom line search finds no decrease and spends all its evaluations (a 512-d probe of
+  # the digits: 30 s for 500 fixed steps, 0.7 s to the same objective and accuracy).
+  def not_converged(carry):
+    count, grad = optax.tree.get(carry[1], "count"), optax.tree.get(carry[1], "grad")
+    return (count == 0) | ((count < steps) & (optax.tree.norm(grad) >= tol))
+
+  params, state = jax.lax.while_loop(not_converged, body, (params, opt.init(params)))
+  return params, optax.tree.get(state, "count")
 
 
 def fit_logistic_regression(x: np.ndarray, y: np.ndarray, num_classes: int, l2: float,
-                            steps: int = 500) -> tuple[jax.Array, jax.Array]:
-  """Full-batch L-BFGS (optax.lbfgs) on mean cross-entropy + l2 * ||W||^2; returns (W [D, K], b [K])."""
-  return _fit(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32), jnp.float32(l2),
-              num_classes=num_classes, steps=steps)
+                            steps: int = 500, tol: float = 1e-5) -> tuple[jax.Array, jax.Array]:
+  """Full-batch L-BFGS (optax.lbfgs) on mean cross-entropy + l2 * ||W||^2; returns (W [D, K], b [K]).
+
+  Runs until the gradient's L2 norm is below `tol` (stricter than scikit-learn's default, which
+  bounds the largest entry by 1e-4), at most `steps` iterations."""
+  params, _ = _fit(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32), jnp.float32(l2), jnp.float32(tol),
+                   num_classes=num_classes, steps=steps)
+  return params
 
 
 def _accuracy(params, x, y) -> float:
@@ -52,12 +64,13 @@ def _accuracy(params, x, y) -> float:
 
 def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, *,
                  l2_grid: Sequence[float] = (1e-5, 1e-4, 1e-3, 1e-2), val_fraction: float = 0.2,
-                 seed: int = 0, steps: int = 500) -> dict[str, float]:
+                 seed: int = 0, steps: int = 500, tol: float = 1e-5) -> dict[str, float]:
   """Held-out top-1 of a linear classifier on frozen features.
 
   Features are standardized with train statistics. The L2 strength is picked
   on a held-out `val_fraction` of the train split, then the classifier is
-  refit on the whole train split and scored once on the test split.
+  refit on the whole train split and scored once on the test split. Each fit
+  runs L-BFGS to a gradient norm below `tol`, at most `steps` iterations.
 
   Args:
     train_x: [N, D] features; train_y: [N] int labels; test_x/test_y likewise.
@@ -76,8 +89,8 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
   val_idx, fit_idx = perm[:n_val], perm[n_val:]
   scores = {}
   for l2 in l2_grid:
-    p = fit_logistic_regression(train_x[fit_idx], train_y[fit_idx], num_classes, l2, steps)
+    p = fit_logistic_regression(train_x[fit_idx], train_y[fit_idx], num_classes, l2, steps, tol)
     scores[l2] = _accuracy(p, train_x[val_idx], train_y[val_idx])
   best = max(scores, key=lambda k: (scores[k], k))
-  p = fit_logistic_regression(train_x, train_y, num_classes, best, steps)
+  p = fit_logistic_regression(train_x, train_y, num_classes, best, steps, tol)
   return {"top1": _accuracy(p, test_x, test_y), "l2": float(best), "val_top1": scores[best]}
