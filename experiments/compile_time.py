@@ -39,8 +39,8 @@ def main(argv=None):
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
   import jax
-
   from bench import _synthetic_batch
+
   from sslax.config import apply_overrides, load_config
   from sslax.data import to_global
   from sslax.methods import make_method
