@@ -84,19 +84,28 @@ def _synthetic_batch(config, batch_size):
   return out
 
 
-def compiled_step(config):
-  """The config's sslax train step compiled for one device, on a synthetic batch:
-  (method, optimizer, state, batch, compiled step, seconds the compile took)."""
+def step_inputs(config, devices: int = 1):
+  """The config's method, optimizer, mesh of `devices` host devices (data parallel), train state and
+  a synthetic global batch: what `make_train_step` is built and lowered with."""
   from sslax.data import to_global
   from sslax.methods import make_method
-  from sslax.train import create_train_state, make_mesh, make_train_step, state_sharding
+  from sslax.train import create_train_state, make_mesh, state_sharding
   from sslax.train.state import build_optimizer
 
-  mesh = make_mesh({"data": 1}, jax.devices()[:1])
+  mesh = make_mesh({"data": devices}, jax.devices()[:devices])
   method = make_method(config)
   tx = build_optimizer(method, config, int(config.train.num_steps) or 1000)
   state = jax.device_put(create_train_state(method, tx, config.seed), state_sharding(mesh))
   batch = to_global(_synthetic_batch(config, config.train.batch_size), mesh)
+  return method, tx, mesh, state, batch
+
+
+def compiled_step(config):
+  """The config's sslax train step compiled for one device, on a synthetic batch:
+  (method, optimizer, state, batch, compiled step, seconds the compile took)."""
+  from sslax.train import make_train_step
+
+  method, tx, mesh, state, batch = step_inputs(config)
   t = time.perf_counter()
   compiled = make_train_step(method, tx, mesh).lower(state, batch).compile()
   return method, tx, state, batch, compiled, time.perf_counter() - t

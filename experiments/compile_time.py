@@ -38,21 +38,13 @@ def main(argv=None):
   os.environ.setdefault("JAX_PLATFORMS", "cpu")
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-  import jax
-  from bench import _synthetic_batch
+  from bench import HERE, step_inputs
 
   from sslax.config import apply_overrides, load_config
-  from sslax.data import to_global
-  from sslax.methods import make_method
-  from sslax.train import create_train_state, make_mesh, make_train_step, state_sharding
-  from sslax.train.state import build_optimizer
+  from sslax.train import make_train_step
 
-  config = apply_overrides(load_config(os.path.join(os.path.dirname(os.path.abspath(__file__)), args.recipe)), args.set)
-  mesh = make_mesh({"data": args.devices}, jax.devices()[:args.devices])
-  method = make_method(config)
-  tx = build_optimizer(method, config, int(config.train.num_steps) or 1000)
-  state = jax.device_put(create_train_state(method, tx, config.seed), state_sharding(mesh))
-  batch = to_global(_synthetic_batch(config, config.train.batch_size), mesh)
+  config = apply_overrides(load_config(os.path.join(HERE, args.recipe)), args.set)
+  method, tx, mesh, state, batch = step_inputs(config, args.devices)
   t0 = time.perf_counter()
   select_by_cond = {"auto": None, "cond": True, "where": False}[args.select]
   lowered = make_train_step(method, tx, mesh, select_by_cond=select_by_cond).lower(state, batch)
