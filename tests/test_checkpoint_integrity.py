@@ -18,7 +18,7 @@ import pytest
 from sslax.train.checkpoint import MANIFEST_FILE, CheckpointCorruptError, Checkpointer, verify_manifest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checkpoint_kill_runner import data_iterator, state_at  # noqa: E402
+from checkpoint_kill_runner import Tiny, data_iterator, state_at  # noqa: E402
 
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoint_kill_runner.py")
 KILL_REPEATS = int(os.environ.get("SSLAX_KILL_REPEATS", "3"))
@@ -153,3 +153,46 @@ def test_kill_9_during_saves_never_loses_a_committed_step(tmp_path, async_save):
     recovered += 1
   print(f"kill -9 ({'async' if async_save else 'sync'} saves): {recovered} of {KILL_REPEATS} recovered "
         f"the latest committed step; {mid_write} kills left a temporary folder")
+
+
+def test_orbax_standard_checkpoints_and_ours_restore_alike_on_8_devices(tmp_path, devices):
+  """A step written by Orbax's StandardCheckpointHandler (replica-parallel slices of replicated
+  arrays: how sslax wrote them before it turned that off on CPU) and one written by Checkpointer
+  both restore through Checkpointer into the same sharded arrays, bit for bit."""
+  import grain
+  import jax
+  import orbax.checkpoint as ocp
+  from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+  from sslax.train.checkpoint import write_manifest
+
+  mesh = Mesh(np.array(devices), ("data",))
+  replicated, split = NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec("data"))
+  rng = np.random.default_rng(0)
+  state = Tiny(step=jax.device_put(np.int32(1), replicated), params={
+      "w": jax.device_put(rng.normal(size=(64, 48)).astype(np.float32), replicated),
+      "b": jax.device_put(rng.normal(size=(48,)).astype(np.float32), replicated),
+      "rows": jax.device_put(rng.normal(size=(16, 8)).astype(np.float32), split),
+      "key": jax.device_put(jax.random.PRNGKey(3), replicated)})
+  it = data_iterator()
+  next(it)
+  orbax_dir, ours_dir = str(tmp_path / "orbax_standard"), str(tmp_path / "ours")
+  manager = ocp.CheckpointManager(os.path.join(orbax_dir, "checkpoints"), item_names=("state", "data"),
+                                  options=ocp.CheckpointManagerOptions(create=True))
+  manager.save(1, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                          data=grain.checkpoint.CheckpointSave(it)))
+  manager.wait_until_finished()
+  manager.close()
+  write_manifest(os.path.join(orbax_dir, "checkpoints", "1"))
+  ckpt = Checkpointer(ours_dir, save_every=1, async_save=False)
+  ckpt.save(state, it, force=True)
+  ckpt.close()
+  zeros = jax.tree.map(lambda x: jax.device_put(np.zeros(x.shape, x.dtype), x.sharding), state)
+  for workdir in (orbax_dir, ours_dir):
+    ckpt = Checkpointer(workdir, save_every=1)
+    restored, restored_it = ckpt.restore(zeros, data_iterator())
+    ckpt.close()
+    assert next(restored_it) == 1, workdir
+    for (path, leaf), got in zip(jax.tree_util.tree_leaves_with_path(state), jax.tree.leaves(restored)):
+      assert got.sharding == leaf.sharding, (workdir, path)
+      np.testing.assert_array_equal(np.asarray(got), np.asarray(leaf), err_msg=f"{workdir} {path}")
