@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 from sslax.augment.tokens import bert_mask, span_mask_tokens
@@ -90,11 +91,19 @@ def test_kv_cache_generation_equals_generation_without_cache():
     without = generate(model, prompt, 6, jax.random.PRNGKey(2), use_cache=False, **kw)
     np.testing.assert_array_equal(with_cache, without)
     np.testing.assert_array_equal(with_cache[:, :5], prompt)
-  # the cached logits equal the full causal pass
+  np.testing.assert_array_equal(generate(model, prompt, 0, jax.random.PRNGKey(2)), prompt)
+  with pytest.raises(ValueError, match="num_tokens: expected >= 0, got -1"):
+    generate(model, prompt, -1, jax.random.PRNGKey(2))
+  # the cached logits equal the full causal pass (jitted: eager ops would each compile)
   seq = jax.random.randint(jax.random.PRNGKey(3), (2, 12), 0, 31)
-  full, _ = model(seq)
-  logits, cache = model.decode(seq[:, :7], model.init_cache(2, 12))
-  step, _ = model.decode(seq[:, 7:8], cache)
+  full = nnx.jit(lambda m, s: m(s)[0])(model, seq)
+
+  @nnx.jit
+  def prefix_then_one(m, s):
+    logits, cache = m.decode(s[:, :7], m.init_cache(2, 12))
+    return logits, m.decode(s[:, 7:8], cache)[0]
+
+  logits, step = prefix_then_one(model, seq)
   np.testing.assert_allclose(logits, full[:, :7], atol=1e-5)
   np.testing.assert_allclose(step[:, 0], full[:, 7], atol=1e-5)
 

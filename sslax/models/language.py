@@ -9,6 +9,8 @@ token embeddings; a key/value cache for generation.
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -123,28 +125,47 @@ def generate(model: GPT, prompt: jax.Array, num_tokens: int, key: jax.Array, *, 
              top_k: int = 0, use_cache: bool = True) -> jax.Array:
   """Continues prompt [B, P] by `num_tokens` tokens; returns [B, P + num_tokens].
 
-  With the cache, the prompt is run once and each new token costs one
-  position; without it, the whole sequence is re-run per token (the
-  reference the cache is tested against). Same keys, same tokens.
+  With the cache, the whole generation is one compiled program: the prompt
+  is run once, then a `lax.scan` samples a token and runs its one position
+  per step. Without it, the whole sequence is re-run per token (one program
+  per length: the reference the cache is tested against). Same keys, same
+  tokens.
   """
   b, p = prompt.shape
-  total = p + num_tokens
-  if total > model.max_len:
+  if num_tokens < 0:
+    raise ValueError(f"num_tokens: expected >= 0, got {num_tokens}")
+  if p + num_tokens > model.max_len:
     raise ValueError(f"num_tokens: prompt ({p}) + new tokens ({num_tokens}) exceed model.max_len={model.max_len}")
+  if num_tokens == 0:
+    return prompt
+  graphdef, state = nnx.split(model)
   keys = jax.random.split(key, num_tokens)
   if use_cache:
-    logits, cache = model.decode(prompt, model.init_cache(b, total))
-    tokens, last = [prompt], logits[:, -1]
-    for i in range(num_tokens):
-      nxt = sample_next(keys[i], last, temperature=temperature, top_k=top_k)
-      tokens.append(nxt[:, None])
-      if i + 1 < num_tokens:
-        logits, cache = model.decode(nxt[:, None], cache)
-        last = logits[:, -1]
-    return jnp.concatenate(tokens, axis=1)
+    return _generate_with_cache(graphdef, state, prompt, keys, temperature=temperature, top_k=top_k)
   seq = prompt
-  for i in range(num_tokens):
-    logits, _ = model(seq)
-    nxt = sample_next(keys[i], logits[:, -1], temperature=temperature, top_k=top_k)
-    seq = jnp.concatenate([seq, nxt[:, None]], axis=1)
+  for k in keys:
+    seq = jnp.concatenate([seq, _next_without_cache(graphdef, state, seq, k, temperature=temperature,
+                                                    top_k=top_k)[:, None]], axis=1)
   return seq
+
+
+@functools.partial(jax.jit, static_argnums=0, static_argnames=("temperature", "top_k"))
+def _generate_with_cache(graphdef, state, prompt, keys, *, temperature, top_k):
+  model = nnx.merge(graphdef, state)
+  logits, cache = model.decode(prompt, model.init_cache(prompt.shape[0], prompt.shape[1] + keys.shape[0]))
+
+  def one_token(carry, key):
+    last, cache = carry
+    nxt = sample_next(key, last, temperature=temperature, top_k=top_k)
+    logits, cache = model.decode(nxt[:, None], cache)
+    return (logits[:, -1], cache), nxt
+
+  (last, _), tokens = jax.lax.scan(one_token, (logits[:, -1], cache), keys[:-1])
+  final = sample_next(keys[-1], last, temperature=temperature, top_k=top_k)  # no position to run after it
+  return jnp.concatenate([prompt, tokens.T, final[:, None]], axis=1)
+
+
+@functools.partial(jax.jit, static_argnums=0, static_argnames=("temperature", "top_k"))
+def _next_without_cache(graphdef, state, seq, key, *, temperature, top_k):
+  logits, _ = nnx.merge(graphdef, state)(seq)
+  return sample_next(key, logits[:, -1], temperature=temperature, top_k=top_k)
