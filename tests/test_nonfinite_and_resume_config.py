@@ -39,11 +39,27 @@ class _InfGradMethod:
 
 
 def _run_one(method, tx, batch, devices, **step_kw):
+  return _run_each(method, tx, [batch], devices, **step_kw)[0]
+
+
+def _run_each(method, tx, batches, devices, **step_kw):
+  """One compiled step, applied to the same initial state once per batch."""
   mesh = make_mesh({"data": -1}, devices)
-  state = jax.device_put(create_train_state(method, tx, seed=0), state_sharding(mesh))
-  before = jax.device_get(state)
-  new_state, metrics = make_train_step(method, tx, mesh, **step_kw)(state, to_global(batch, mesh))
-  return before, jax.device_get(new_state), jax.device_get(metrics)
+  step = make_train_step(method, tx, mesh, **step_kw)
+  before = jax.device_get(create_train_state(method, tx, seed=0))
+  runs = []
+  for batch in batches:  # the step donates its input state: a fresh copy each time
+    new_state, metrics = step(jax.device_put(before, state_sharding(mesh)), to_global(batch, mesh))
+    runs.append((before, jax.device_get(new_state), jax.device_get(metrics)))
+  return runs
+
+
+def _float_digits(nan_at=None):
+  batch = digits_batch(64)
+  batch = {"image": batch["image"].astype(np.float32) / 255.0, "label": batch["label"]}
+  if nan_at is not None:
+    batch["image"][nan_at] = np.nan
+  return batch
 
 
 def _assert_update_dropped(before, after, metrics):
@@ -56,10 +72,7 @@ def _assert_update_dropped(before, after, metrics):
 
 def test_nan_in_a_batch_drops_the_update_bit_identically(devices):
   method = make_method(digits_smoke_config())
-  batch = digits_batch(64)
-  batch = {"image": batch["image"].astype(np.float32) / 255.0, "label": batch["label"]}
-  batch["image"][3, 2, 2, 0] = np.nan
-  _assert_update_dropped(*_run_one(method, optax.adamw(1e-3), batch, devices))
+  _assert_update_dropped(*_run_one(method, optax.adamw(1e-3), _float_digits(nan_at=(3, 2, 2, 0)), devices))
 
 
 def test_inf_gradient_drops_the_update(devices):
@@ -76,13 +89,16 @@ def test_a_finite_step_is_not_touched(devices):
 
 
 def test_the_per_leaf_where_of_gpus_keeps_and_drops_as_the_cond_does(devices):
-  """The step selects the kept state with one `cond`, except on GPUs (a per-leaf `where`)."""
-  method, batch = make_method(digits_smoke_config()), digits_batch(64)
-  _, by_cond, _ = _run_one(method, optax.adamw(1e-3), batch, devices, select_by_cond=True)
-  _, by_where, _ = _run_one(method, optax.adamw(1e-3), batch, devices, select_by_cond=False)
+  """The step selects the kept state with one `cond`, except on GPUs (a per-leaf `where`).
+
+  One where-step (its program is the large one) runs a clean batch and one with a NaN."""
+  method = make_method(digits_smoke_config())
+  _, by_cond, _ = _run_one(method, optax.adamw(1e-3), _float_digits(), devices, select_by_cond=True)
+  (_, by_where, _), dropped = _run_each(method, optax.adamw(1e-3), [_float_digits(), _float_digits(nan_at=(3, 2, 2, 0))],
+                                        devices, select_by_cond=False)
   for a, b in zip(jax.tree.leaves(by_cond), jax.tree.leaves(by_where)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-  _assert_update_dropped(*_run_one(_InfGradMethod(method), optax.adamw(1e-3), batch, devices, select_by_cond=False))
+  _assert_update_dropped(*dropped)
 
 
 def _huge_lr_config(policy):
