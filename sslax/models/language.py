@@ -131,7 +131,7 @@ def generate(model: GPT, prompt: jax.Array, num_tokens: int, key: jax.Array, *, 
   per length: the reference the cache is tested against). Same keys, same
   tokens.
   """
-  b, p = prompt.shape
+  p = prompt.shape[1]
   if num_tokens < 0:
     raise ValueError(f"num_tokens: expected >= 0, got {num_tokens}")
   if p + num_tokens > model.max_len:
