@@ -173,13 +173,15 @@ def test_model_shapes_and_frame_lengths():
   frames = conv_output_lengths(800, conv)
   np.testing.assert_array_equal(model.frame_lengths(lengths), [39, 24, 4])
   mask = jnp.zeros((3, frames), bool).at[:, 2:6].set(True)
-  out = model(audio, lengths, mask, tau=1.0, key=jax.random.PRNGKey(1))
+  # jitted as in training (run eagerly, every op would compile on its own, per shape)
+  out = nnx.jit(lambda m, *a: m(*a, tau=1.0, key=jax.random.PRNGKey(1)))(model, audio, lengths, mask)
   assert out["context"].shape == (3, frames, 8) and out["quantized"].shape == (3, frames, 8)
   assert out["probs"].shape == (3, frames, 2, 4) and out["features"].shape == (3, frames, 16)
   np.testing.assert_array_equal(out["valid"].sum(1), [39, 24, 4])
   # padding does not change the valid frames' context (attention and positional conv ignore it)
-  c_short, _ = model.encode(audio[1:2, :500], lengths[1:2])
-  c_padded, _ = model.encode(audio[1:2].at[:, 500:].set(3.0), lengths[1:2])
+  encode = nnx.jit(lambda m, a, n: m.encode(a, n))
+  c_short, _ = encode(model, audio[1:2, :500], lengths[1:2])
+  c_padded, _ = encode(model, audio[1:2].at[:, 500:].set(3.0), lengths[1:2])
   np.testing.assert_allclose(c_short[0, :20], c_padded[0, :20], atol=1e-4)
 
 
