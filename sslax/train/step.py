@@ -1,6 +1,8 @@
 """`make_train_step`: the single jitted, sharded train step shared by every method."""
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Callable
 
 import jax
@@ -15,9 +17,22 @@ from sslax.train.state import TrainState
 
 
 def _all_finite(tree) -> jax.Array:
-  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
-            if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
-  return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+  """True iff every element of every floating leaf of `tree` is finite.
+
+  `x * 0` is 0 where `x` is finite and NaN where it is not (inf or NaN), so a sum of such terms
+  is 0 or NaN and never overflows. Leaves of one shape and dtype (a parameter, its gradient,
+  its optimizer moments) are summed elementwise first, so XLA compiles one reduction per
+  distinct shape instead of one per leaf: a quarter of the fusions of a small ResNet's step
+  were these checks."""
+  groups: dict = {}
+  for x in jax.tree.leaves(tree):
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+      groups.setdefault((x.shape, x.dtype), []).append(x * 0)
+  if not groups:
+    return jnp.asarray(True)
+  sums = [jnp.sum(functools.reduce(operator.add, zeros), dtype=jnp.float32) for zeros in groups.values()]
+  return jnp.isfinite(functools.reduce(operator.add, sums))
 
 
 def _keep_if(finite: jax.Array, new, old, use_cond: bool):
