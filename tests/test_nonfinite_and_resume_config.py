@@ -83,7 +83,8 @@ def test_inf_gradient_drops_the_update(devices):
 
 
 def test_a_finite_step_is_not_touched(devices):
-  before, after, metrics = _run_one(make_method(digits_smoke_config()), optax.adamw(1e-3), digits_batch(64), devices)
+  # the clean twin of the NaN batch above: the same compiled step
+  before, after, metrics = _run_one(make_method(digits_smoke_config()), optax.adamw(1e-3), _float_digits(), devices)
   assert float(metrics["nonfinite"]) == 0.0 and int(after.nonfinite_steps) == 0
   assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(before.params), jax.tree.leaves(after.params)))
 
@@ -99,6 +100,26 @@ def test_the_per_leaf_where_of_gpus_keeps_and_drops_as_the_cond_does(devices):
   for a, b in zip(jax.tree.leaves(by_cond), jax.tree.leaves(by_where)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   _assert_update_dropped(*dropped)
+
+
+def test_all_finite_matches_a_per_leaf_numpy_check():
+  """One reduction per (shape, dtype) group must decide as `np.isfinite` leaf by leaf does, also
+  for finite values whose sum would overflow, bfloat16 leaves and integer leaves (ignored)."""
+  from sslax.train.step import _all_finite
+
+  check = jax.jit(_all_finite)
+  rng = np.random.default_rng(0)
+  base = {"w": rng.normal(size=(4, 3)).astype(np.float32), "g": rng.normal(size=(4, 3)).astype(np.float32),
+          "b": np.full((3,), 3e38, np.float32), "c": np.full((3,), 3e38, np.float32),
+          "h": rng.normal(size=(5,)).astype(jnp.bfloat16), "n": np.array([7, -1], np.int32),
+          "s": np.float32(2.0)}
+  assert bool(check(base)) and bool(check({})) and bool(check({"n": base["n"]}))
+  for leaf in ("w", "g", "b", "h", "s"):
+    for bad in (np.nan, np.inf, -np.inf):
+      tree = {k: np.array(v, copy=True) for k, v in base.items()}
+      tree[leaf].reshape(-1)[-1] = bad
+      expected = all(np.isfinite(np.asarray(v, np.float32)).all() for k, v in tree.items() if k != "n")
+      assert bool(check(tree)) == expected is False, (leaf, bad)
 
 
 def _huge_lr_config(policy):
@@ -132,8 +153,9 @@ def test_resuming_with_a_changed_config_names_the_field_and_both_values(tmp_path
   changed = digits_smoke_config(**{"train.checkpoint_every": 3, "augment.brightness": 0.1})
   with pytest.raises(ValueError, match=r"augment.brightness: checkpoint has 0.4, this run has 0.1"):
     train(changed, str(tmp_path), progress=False)
-  allowed = digits_smoke_config(**{"train.checkpoint_every": 3, "augment.brightness": 0.1,
+  # allowed: a fingerprinted field that leaves the compiled step as it was (no second compile)
+  allowed = digits_smoke_config(**{"train.checkpoint_every": 3, "data.on_bad_example": "skip",
                                    "train.allow_resume_changes": True})
   assert train(allowed, str(tmp_path), progress=False).report["steps"] == 6
   saved = json.loads((tmp_path / "checkpoints" / "run_fingerprint.json").read_text())
-  assert saved["augment.brightness"] == 0.1
+  assert saved["data.on_bad_example"] == "skip"
