@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from helpers import method_digits_config
+from helpers import SMOKE, method_digits_config
 from sslax.data import get_source, train_dataset
 from sslax.methods import make_method
 from sslax.train import build_optimizer, create_train_state, make_mesh, state_sharding
@@ -15,7 +15,8 @@ from sslax.train.metrics import read_metrics
 
 
 def _config(devices):
-  return method_digits_config("simclr", **{"train.num_steps": 8, "train.checkpoint_every": 4, "train.log_every": 1,
+  # the SimCLR smoke recipe: its steps on 8 and 1 devices are those of tests/test_methods.py (cache hits)
+  return method_digits_config("simclr", **{**SMOKE, "train.checkpoint_every": 2, "train.log_every": 1,
                                          "mesh.data": devices})
 
 
@@ -35,7 +36,7 @@ def _restore(config, workdir):
 @pytest.fixture(scope="module")
 def saved_on_8(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("on8"))
-  assert train(_config(8), workdir, progress=False, stop_at=4) is None
+  assert train(_config(8), workdir, progress=False, stop_at=2) is None
   return workdir, jax.device_get(_restore(_config(8), workdir))
 
 
@@ -48,7 +49,7 @@ def test_restore_on_fewer_devices_and_continue(saved_on_8, tmp_path, devices):
   assert {d for leaf in jax.tree.leaves(state) for d in leaf.devices()} == set(jax.devices()[:devices])
   for a, b in zip(jax.tree.leaves(reference), jax.tree.leaves(jax.device_get(state)), strict=True):
     np.testing.assert_array_equal(a, b)
-  # training goes on from step 4 on the smaller mesh
-  assert train(_config(devices), workdir, progress=False, stop_at=5) is None
+  # training goes on from step 2 on the smaller mesh
+  assert train(_config(devices), workdir, progress=False, stop_at=3) is None
   losses = {r["step"]: r["loss"] for r in read_metrics(workdir) if "loss" in r}
-  assert sorted(losses) == list(range(1, 6)) and all(np.isfinite(v) for v in losses.values())
+  assert sorted(losses) == list(range(1, 4)) and all(np.isfinite(v) for v in losses.values())
