@@ -27,7 +27,7 @@ def test_same_key_same_output_different_key_different_output():
 
 def test_each_example_gets_its_own_draw():
   x = jnp.broadcast_to(_images(1), (8, 24, 20, 3))
-  out = np.asarray(augment_batch(jax.random.PRNGKey(0), x, RECIPE))
+  out = np.asarray(jax.jit(lambda k, x: augment_batch(k, x, RECIPE))(jax.random.PRNGKey(0), x))
   assert len({out[i].tobytes() for i in range(8)}) == 8
 
 
@@ -68,11 +68,12 @@ def test_blur_preserves_constant_image_and_mean():
 
 def test_hue_shift_round_trip_and_one_channel():
   x = _images(2).astype(jnp.float32) / 255.0
-  y = jax.vmap(lambda k, im: color_jitter(k, im, 0.0, 0.0, 0.0, 0.0, p=1.0))(jax.random.split(jax.random.PRNGKey(0), 2), x)
+  jitter = jax.jit(jax.vmap(lambda k, im: color_jitter(k, im, 0.0, 0.0, 0.0, 0.0, p=1.0)))  # one program, not one per op
+  y = jitter(jax.random.split(jax.random.PRNGKey(0), 2), x)
   np.testing.assert_allclose(np.asarray(y), np.asarray(x), atol=1e-5)  # zero-strength jitter is the identity
   gray = _images(4, c=1)
   recipe = dict(RECIPE, mean=(0.5,), std=(0.25,))
-  out = augment_batch(jax.random.PRNGKey(0), gray, recipe)
+  out = jax.jit(lambda k, x: augment_batch(k, x, recipe))(jax.random.PRNGKey(0), gray)
   assert out.shape == (4, 16, 16, 1)
 
 

@@ -44,9 +44,10 @@ def test_vit_small_parameter_count_matches_timm():
 
 def test_vit_returns_class_token_and_takes_other_resolutions():
   model = vit("vit_tiny", image_size=32, patch_size=4, depth=2, rngs=nnx.Rngs(0))
-  cls, feats = model(jnp.ones((2, 32, 32, 3)))
+  forward = nnx.jit(lambda m, x: m(x))  # one program per resolution, not one per op
+  cls, feats = forward(model, jnp.ones((2, 32, 32, 3)))
   assert cls.shape == (2, 192) and feats["tokens"].shape == (2, 65, 192)
-  local, feats = model(jnp.ones((2, 16, 16, 3)))  # DINO's local crops: position embeddings resized
+  local, feats = forward(model, jnp.ones((2, 16, 16, 3)))  # DINO's local crops: position embeddings resized
   assert local.shape == (2, 192) and feats["tokens"].shape == (2, 17, 192)
   with pytest.raises(ValueError, match="model.patch_size: expected a divisor"):
     vit("vit_tiny", image_size=32, patch_size=5, rngs=nnx.Rngs(0))
@@ -55,7 +56,7 @@ def test_vit_returns_class_token_and_takes_other_resolutions():
 def test_dino_head_normalizes_prototypes_and_can_freeze_them():
   head = DINOHead(16, 32, 8, 20, norm_last_layer=True, rngs=nnx.Rngs(0))
   x = jax.random.normal(jax.random.PRNGKey(0), (4, 16))
-  logits, feats = head(x)
+  logits, feats = nnx.jit(lambda h, x: h(x))(head, x)
   assert logits.shape == (4, 20)
   np.testing.assert_allclose(np.linalg.norm(np.asarray(feats["embedding"]), axis=1), 1.0, rtol=1e-5)
   assert float(jnp.abs(logits).max()) <= 1.0 + 1e-5  # unit embedding . unit prototype
@@ -64,6 +65,7 @@ def test_dino_head_normalizes_prototypes_and_can_freeze_them():
   def loss(p, freeze):
     return jnp.sum(nnx.merge(graphdef, p)(x, freeze_prototypes=freeze)[0] ** 2)
 
-  assert float(jnp.abs(jax.grad(loss)(params, True)["prototypes"][...]).max()) == 0.0
-  assert float(jnp.abs(jax.grad(loss)(params, False)["prototypes"][...]).max()) > 0.0
-  assert float(jnp.abs(jax.grad(loss)(params, True)["linears"][0]["kernel"][...]).max()) > 0.0
+  grad = jax.jit(jax.grad(loss), static_argnums=1)
+  assert float(jnp.abs(grad(params, True)["prototypes"][...]).max()) == 0.0
+  assert float(jnp.abs(grad(params, False)["prototypes"][...]).max()) > 0.0
+  assert float(jnp.abs(grad(params, True)["linears"][0]["kernel"][...]).max()) > 0.0
