@@ -99,7 +99,7 @@ def test_moco_queue_takes_the_global_batch_of_keys(devices):
 
 def test_moco_stop_and_resume_is_exact_queue_included(tmp_path):
   config = method_digits_config("moco", **{"train.num_steps": 4, "train.log_every": 1, "train.checkpoint_every": 2,
-                                           "eval.knn_k": 5})
+                                           "eval.knn_k": 5, "eval.linear_probe": False})
   straight = train(config, str(tmp_path / "straight"), progress=False)
   assert train(config, str(tmp_path / "resumed"), stop_at=2, progress=False) is None
   resumed = train(config, str(tmp_path / "resumed"), progress=False)
@@ -171,7 +171,8 @@ def test_a_vit_backbone_works_for_the_methods(name, devices):
   config.unlock()
   config.model.depth, config.model.image_size, config.model.patch_size = 1, 8, 4
   config.lock()
-  _, s1, m1, _ = _one_step(make_mesh({"data": 1}, devices[:1]), config, digits_batch(32))
-  _, s8, m8, _ = _one_step(make_mesh({"data": -1}, devices), config, digits_batch(32))
-  np.testing.assert_allclose(float(m1["loss"]), float(m8["loss"]), rtol=1e-5)
-  assert "cls_token" in s8.params["encoder"]
+  # one 8-device step (1 vs 8 devices is tested above for every method; a ViT has no batch norm)
+  _, after, metrics, _ = _one_step(make_mesh({"data": -1}, devices), config, digits_batch(32))
+  assert np.isfinite(float(metrics["loss"])) and "cls_token" in after.params["encoder"]
+  cls_grad = jax.tree.leaves(_adam_grads(after, config)["encoder"]["cls_token"])[0]
+  assert float(np.abs(cls_grad).max()) > 0

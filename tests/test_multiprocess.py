@@ -24,7 +24,7 @@ CONFIG = os.path.join(ROOT, "experiments", "simclr_digits.py:smoke")
 # 6 steps of 64, logged every step, a checkpoint every 2, a kNN monitor at step 2 (evaluation
 # across processes)
 OVERRIDES = ["train.num_steps=6", "train.log_every=1", "train.checkpoint_every=2", "train.knn_every=2",
-             "eval.monitor_max_train=512"]
+             "eval.monitor_max_train=512", "eval.linear_probe=False"]
 
 
 def _free_port() -> int:

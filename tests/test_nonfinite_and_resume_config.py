@@ -124,7 +124,7 @@ def test_all_finite_matches_a_per_leaf_numpy_check():
 
 def _huge_lr_config(policy):
   return digits_smoke_config(**{"optim.name": "sgd", "optim.lr": 1e30, "train.nonfinite_policy": policy,
-                                "train.log_every": 1, "train.checkpoint_every": 2})
+                                "train.log_every": 1, "train.checkpoint_every": 2, "eval.linear_probe": False})
 
 
 def test_huge_learning_rate_aborts_without_committing_a_bad_checkpoint(tmp_path):
@@ -155,7 +155,7 @@ def test_resuming_with_a_changed_config_names_the_field_and_both_values(tmp_path
     train(changed, str(tmp_path), progress=False)
   # allowed: a fingerprinted field that leaves the compiled step as it was (no second compile)
   allowed = digits_smoke_config(**{"train.checkpoint_every": 3, "data.on_bad_example": "skip",
-                                   "train.allow_resume_changes": True})
+                                   "train.allow_resume_changes": True, "eval.linear_probe": False})
   assert train(allowed, str(tmp_path), progress=False).report["steps"] == 6
   saved = json.loads((tmp_path / "checkpoints" / "run_fingerprint.json").read_text())
   assert saved["data.on_bad_example"] == "skip"

@@ -5,7 +5,8 @@ per-step losses (`==`) and end with every state leaf equal: params,
 optimizer state with the EMA target, DINO's center or MoCo's queue, PRNG
 key, step, non-finite counter, and the data iterator position.
 
-- DINO (EMA teacher and center): SIGTERM during a save, SIGTERM during a
+- DINO (EMA teacher and center; two global crops, no local ones: they add no checkpointed
+  state and would double what each of the six processes traces): SIGTERM during a save, SIGTERM during a
   step, SIGKILL after a committed save, SIGTERM during kNN evaluation, then
   resume (four interruptions in one run; five processes against one).
   MoCo's queue goes through the same `method_state` checkpoint path; its

@@ -70,7 +70,7 @@ def tagged_run(tmp_path_factory):
   from sslax.train.loop import train
 
   root = tmp_path_factory.mktemp("tagging")
-  config = text_smoke_config("bert", root / "corpus", root / "data", **{"train.num_steps": 2})
+  config = text_smoke_config("bert", root / "corpus", root / "data", **{"train.num_steps": 2, "eval.linear_probe": False})
   workdir = root / "run"
   train(config, str(workdir), progress=False)
   return root, workdir

@@ -5,7 +5,8 @@
 `--delay` sleeps S seconds before each batch is sharded, giving the test
 time to signal mid-step. `--pause save@N` / `eval@N` writes
 `<workdir>/paused` and sleeps inside the checkpoint save / kNN evaluation
-of step N, so a signal lands there. Neither changes any result. Exits 143
+of step N, so a signal lands there. Neither changes any result. DINO runs
+without local crops (see tests/test_preemption.py). Exits 143
 when preempted; on completion writes every leaf of the final state to
 `<workdir>/final_state.npz`.
 """
@@ -79,7 +80,8 @@ def main():
     _pause_in(args.workdir, what, int(at))
   config = method_digits_config(args.method, **{
       "train.num_steps": args.steps, "train.log_every": 1, "train.checkpoint_every": 4,
-      "train.knn_every": KNN_EVERY, "eval.linear_probe": False, "eval.monitor_max_train": 256})
+      "train.knn_every": KNN_EVERY, "eval.linear_probe": False, "eval.monitor_max_train": 256,
+      **({"method.num_local_crops": 0} if args.method == "dino" else {})})
   try:
     result = loop.train(config, args.workdir, progress=False)
   except Preempted as e:
