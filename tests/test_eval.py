@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from sslax.eval import fit_logistic_regression, knn_accuracy, knn_predict, linear_probe
 
@@ -47,11 +48,26 @@ def test_logistic_regression_stops_at_convergence_at_the_optimum_of_all_its_step
     return -logp[np.arange(len(y)), np.asarray(y)].mean() + l2 * np.sum(np.square(np.asarray(p[0], np.float64)))
 
   for l2 in (1e-5, 1e-2):
-    early, iters = fit(x, y, jnp.float32(l2), jnp.float32(1e-5), num_classes=3, steps=500)
-    full, all_iters = fit(x, y, jnp.float32(l2), jnp.float32(0.0), num_classes=3, steps=500)
+    w = jnp.ones(len(y), jnp.float32)
+    early, iters = fit(x, y, w, jnp.float32(l2), jnp.float32(1e-5), num_classes=3, steps=500)
+    full, all_iters = fit(x, y, w, jnp.float32(l2), jnp.float32(0.0), num_classes=3, steps=500)
     assert 0 < int(iters) < 500 and int(all_iters) == 500
     assert abs(objective(early, l2) - objective(full, l2)) < 1e-4 * max(1.0, objective(full, l2))
     np.testing.assert_array_equal(np.argmax(x @ early[0] + early[1], 1), np.argmax(x @ full[0] + full[1], 1))
+
+
+def test_rows_of_weight_zero_take_no_part_in_the_fit():
+  # the probe picks its L2 on a validation part of the train split by zeroing those rows' weights
+  x, y = _blobs(n_per_class=50, dim=8, spread=2.0, seed=5)
+  keep = np.random.default_rng(0).random(len(y)) < 0.7
+  weighted = fit_logistic_regression(x, y, 3, l2=1e-3, weights=keep.astype(np.float32))
+  sliced = fit_logistic_regression(x[keep], y[keep], 3, l2=1e-3)
+  for a, b in zip(weighted, sliced):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-3 * float(np.abs(np.asarray(b)).max()))
+  np.testing.assert_array_equal(np.argmax(x @ np.asarray(weighted[0]) + np.asarray(weighted[1]), 1),
+                                np.argmax(x @ np.asarray(sliced[0]) + np.asarray(sliced[1]), 1))
+  with pytest.raises(ValueError, match=r"expected weights of shape \(150,\), got \(3,\)"):
+    fit_logistic_regression(x, y, 3, l2=1e-3, weights=np.ones(3))
 
 
 def test_knn_weighted_vote():
