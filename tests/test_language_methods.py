@@ -90,9 +90,12 @@ def test_a_packed_example_sees_only_itself(kind):
   packed = jnp.concatenate([a, b, jnp.zeros(8, jnp.int32)])[None]
   segments = jnp.array([[1] * 5 + [2] * 3 + [0] * 8])
   positions = jnp.array([list(range(5)) + list(range(3)) + [0] * 8])
-  out, _ = model(packed, segments > 0, segments=segments, positions=positions)
-  alone_a, _ = model(a[None], jnp.ones((1, 5), bool))
-  alone_b, _ = model(b[None], jnp.ones((1, 3), bool))
+  # one program per shape, not one per op
+  forward = nnx.jit(lambda m, ids, valid, segments=None, positions=None: m(ids, valid, segments=segments,
+                                                                          positions=positions)[0])
+  out = forward(model, packed, segments > 0, segments, positions)
+  alone_a = forward(model, a[None], jnp.ones((1, 5), bool))
+  alone_b = forward(model, b[None], jnp.ones((1, 3), bool))
   np.testing.assert_allclose(out[0, :5], alone_a[0], atol=2e-5)
   np.testing.assert_allclose(out[0, 5:8], alone_b[0], atol=2e-5)
 
@@ -204,8 +207,9 @@ def test_adapters_start_as_the_identity_and_finetune_trains_only_them(tmp_path, 
   config, result, workdir = bert_run
   params, graphdef = _with_adapters(config, result.state.params, 4)
   batch = _token_batch(config)
-  plain = result.method.features(result.state.model(), batch)
-  adapted = result.method.features(nnx.merge(graphdef, params, result.state.batch_stats), batch)
+  features = nnx.jit(result.method.features)  # one program each, not one per op
+  plain = features(result.state.model(), batch)
+  adapted = features(nnx.merge(graphdef, params, result.state.batch_stats), batch)
   np.testing.assert_allclose(adapted, plain, atol=1e-6)  # zero-initialized up-projections
   cfg = _config_file(tmp_path, workdir)
   for name, extra in (("full", []), ("adapters", ["--set", "finetune.adapter_dim=4"])):

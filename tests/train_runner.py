@@ -4,7 +4,7 @@
 
 `--delay` sleeps S seconds before each batch is sharded, giving the test
 time to signal mid-step. `--pause save@N` / `eval@N` writes
-`<workdir>/paused` and sleeps inside the checkpoint save / kNN evaluation
+`<workdir>/paused` and waits for SIGTERM inside the checkpoint save / kNN evaluation
 of step N, so a signal lands there. Neither changes any result. DINO runs
 without local crops (see tests/test_preemption.py). Exits 143
 when preempted; on completion writes every leaf of the final state to
@@ -12,6 +12,7 @@ when preempted; on completion writes every leaf of the final state to
 """
 import argparse
 import os
+import signal
 import sys
 import time
 
@@ -37,7 +38,12 @@ def _pause_in(workdir, what, at_step):
   def pause():
     with open(marker, "w") as f:
       f.write(what)
-    time.sleep(5)
+    # until the test's signal has reached the run's handler (at most 30 s): inside evaluation the
+    # handler raises at once; inside a save it only sets the notice, and the save goes on
+    notice = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    deadline = time.time() + 30
+    while time.time() < deadline and not getattr(notice, "requested", False):
+      time.sleep(0.02)
 
   if what == "save":
     save = Checkpointer.save
