@@ -78,3 +78,15 @@ def test_cli_multiprocess_flags_come_all_three_or_none(capsys):
   code = main(["train", "--config", "experiments/simclr_digits.py:smoke", "--workdir", "/tmp/unused",
                "--coordinator_address", "localhost:1234", "--num_processes", "2", "--process_id", "2"])
   assert code == 2 and "--process_id: expected 0 <= process_id < num_processes (2), got 2" in capsys.readouterr().err
+
+
+def test_importing_sslax_leaves_jax_backends_uninitialized():
+  # jax.distributed.initialize() refuses to run once a backend exists, and multi-host scripts
+  # import sslax before they call it: no module may make an array at import time
+  code = ("import importlib, pkgutil, sslax\n"
+          "from jax._src import xla_bridge\n"
+          "for m in pkgutil.walk_packages(sslax.__path__, 'sslax.'):\n"
+          "  importlib.import_module(m.name)\n"
+          "  assert not xla_bridge.backends_are_initialized(), m.name + ' initialized a JAX backend at import'\n")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+  assert out.returncode == 0, out.stderr[-3000:]

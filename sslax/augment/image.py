@@ -13,8 +13,11 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-_GRAY_WEIGHTS = jnp.array([0.299, 0.587, 0.114], jnp.float32)  # ITU-R 601-2, as torchvision
+# ITU-R 601-2, as torchvision. A NumPy constant: a jnp array made at import would start JAX's
+# backends, after which jax.distributed.initialize() (multi-host runs) refuses to run.
+_GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def _with_prob(key, p, fn, image):
