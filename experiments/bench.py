@@ -42,11 +42,13 @@ import numpy as np  # noqa: E402
 RECIPES = {
     "cpu": {
         "simclr": ("simclr_cifar10.py:full", ["train.batch_size=64", "optim.name='sgd'", "train.num_steps=1000"]),
+        "byol": ("byol_cifar10.py:full", ["train.batch_size=64", "optim.name='sgd'", "train.num_steps=1000"]),
         "bert": ("bert_text.py:cpu", ["data.seq_len=128", "train.batch_size=32"]),  # the shapes of the figures
         "gpt": ("gpt_text.py:cpu", []),
     },
     "full": {
         "simclr": ("simclr_cifar10.py:full", ["optim.name='sgd'", "train.num_steps=1000"]),
+        "byol": ("byol_cifar10.py:full", ["optim.name='sgd'", "train.num_steps=1000"]),
         "bert": ("bert_text.py:full", ["train.batch_size=128", "method.nsp=False", "method.max_predictions=0"]),
         "gpt": ("gpt_text.py:full", ["train.batch_size=16"]),
     },

@@ -2,12 +2,18 @@
 
 SimCLR: a CIFAR ResNet-18 (3x3 stem, no max-pool, as solo-learn), the
 projector Linear-BN-ReLU-Linear, NT-Xent over 2N views (as solo-learn's
-`simclr_loss_func`), SGD with momentum and weight decay. BERT and GPT:
+`simclr_loss_func`), SGD with momentum and weight decay. BYOL: the same
+encoder and projector, a predictor of the same form, an EMA target network
+(encoder + projector, batch statistics, no gradients) moved after each
+optimizer step with one fused `torch._foreach_lerp_`, the symmetrized
+2 - 2 cos loss; SGD as SimCLR. BERT and GPT:
 Hugging Face `transformers`' BertForMaskedLM / GPT2LMHeadModel configured
 with sslax's dimensions, dropout and exact GELU, AdamW. Needs the `[hf]`
 extra (torch, transformers); sslax itself never imports this file.
 """
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn.functional as F
@@ -48,13 +54,16 @@ class CifarResNet18(nn.Module):
     return self.layers(self.stem(x)).mean(dim=(2, 3))
 
 
+def mlp_head(d, hidden, out):
+  """sslax's MLPHead with two layers: Linear (no bias) - BN - ReLU - Linear."""
+  return nn.Sequential(nn.Linear(d, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, out))
+
+
 class SimCLRNet(nn.Module):
   def __init__(self, hidden, out):
     super().__init__()
     self.encoder = CifarResNet18()
-    d = self.encoder.num_features
-    self.projector = nn.Sequential(nn.Linear(d, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(),
-                                   nn.Linear(hidden, out))
+    self.projector = mlp_head(self.encoder.num_features, hidden, out)
 
   def forward(self, x):
     return self.projector(self.encoder(x))
@@ -74,8 +83,7 @@ def simclr_workload(config, batch, device):
   net = SimCLRNet(config.projector.hidden_dim, config.projector.out_dim).to(device).to(memory_format=torch.channels_last)
   opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=config.optim.momentum,
                         weight_decay=config.optim.weight_decay)
-  g = torch.Generator().manual_seed(0)
-  views = torch.randn(2 * batch, 3, 32, 32, generator=g).to(device).contiguous(memory_format=torch.channels_last)
+  views = _views(batch, device)
 
   def step(autocast):
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -84,6 +92,44 @@ def simclr_workload(config, batch, device):
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
+    return loss
+  return step
+
+
+def _views(batch, device):
+  g = torch.Generator().manual_seed(0)
+  return torch.randn(2 * batch, 3, 32, 32, generator=g).to(device).contiguous(memory_format=torch.channels_last)
+
+
+def byol_loss(p1, p2, z1, z2):
+  cos = lambda p, z: F.cosine_similarity(p.float(), z.float(), dim=-1)
+  return (2 - 2 * cos(p1, z2)).mean() + (2 - 2 * cos(p2, z1)).mean()
+
+
+def byol_workload(config, batch, device):
+  """step(autocast) -> loss: two [B, 3, 32, 32] views through the online network (ResNet-18, projector,
+  predictor) and the EMA target (ResNet-18, projector), BYOL's loss, SGD, then the target's EMA."""
+  encoder = CifarResNet18()
+  projector = mlp_head(encoder.num_features, config.projector.hidden_dim, config.projector.out_dim)
+  online = nn.Sequential(encoder, projector).to(device).to(memory_format=torch.channels_last)
+  predictor = mlp_head(config.projector.out_dim, config.predictor.hidden_dim, config.projector.out_dim).to(device)
+  target = copy.deepcopy(online).requires_grad_(False)
+  online_params, target_params = list(online.parameters()), list(target.parameters())
+  opt = torch.optim.SGD([*online_params, *predictor.parameters()], lr=0.1, momentum=config.optim.momentum,
+                        weight_decay=config.optim.weight_decay)
+  views, tau = _views(batch, device), float(config.method.base_tau)
+
+  def step(autocast):
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+      p = predictor(online(views))
+      with torch.no_grad():
+        zt = target(views)
+      loss = byol_loss(p[:batch], p[batch:], zt[:batch], zt[batch:])
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+      torch._foreach_lerp_(target_params, online_params, 1.0 - tau)
     return loss
   return step
 
@@ -144,4 +190,4 @@ def gpt_workload(config, batch, device):
   return step
 
 
-WORKLOADS = {"simclr": simclr_workload, "bert": bert_workload, "gpt": gpt_workload}
+WORKLOADS = {"simclr": simclr_workload, "byol": byol_workload, "bert": bert_workload, "gpt": gpt_workload}

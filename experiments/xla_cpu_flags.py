@@ -25,7 +25,7 @@ SETTINGS = {"off": "", "ynn-dot": "--xla_cpu_experimental_ynn_fusion_type=dot",
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--settings", nargs="+", default=["off", "ynn-dot-reduce"], choices=list(SETTINGS))
-  p.add_argument("--workloads", nargs="+", default=["simclr", "bert", "gpt"])
+  p.add_argument("--workloads", nargs="+", default=["simclr", "byol", "bert", "gpt"])
   p.add_argument("--set", action="append", default=[], help="sslax config overrides passed to the bench")
   p.add_argument("--rounds", type=int, default=5)
   p.add_argument("--output", default=None, help="write both settings' bench JSON here")

@@ -17,3 +17,23 @@ def test_bench_script_parses_its_own_arguments(capsys):
     main(["bench", "--script", os.path.join(ROOT, "experiments", "bench.py"), "--workloads", "bert", "--help"])
   assert e.value.code == 0
   assert "--compute_dtype" in capsys.readouterr().out
+
+
+def test_the_bench_references_losses_equal_sslax_losses():
+  # the PyTorch side of `sslax bench` must time the same objective as sslax
+  import sys
+
+  import numpy as np
+  import torch
+
+  from sslax.losses import byol_loss, nt_xent_loss
+
+  sys.path.insert(0, os.path.join(ROOT, "experiments"))
+  import bench_torch
+
+  rng = np.random.default_rng(0)
+  a, b, c, d = (rng.normal(size=(16, 8)).astype(np.float32) for _ in range(4))
+  t = [torch.from_numpy(x) for x in (a, b, c, d)]
+  np.testing.assert_allclose(float(bench_torch.nt_xent(t[0], t[1], 0.2)),
+                             float(nt_xent_loss(a, b, temperature=0.2)[0]), rtol=1e-5)
+  np.testing.assert_allclose(float(bench_torch.byol_loss(*t)), float(byol_loss(a, b, c, d)[0]), rtol=1e-5)
