@@ -78,6 +78,11 @@ def nt_xent(z1, z2, temperature):
   return F.cross_entropy(logits, target)
 
 
+def _views(batch, device):
+  g = torch.Generator().manual_seed(0)
+  return torch.randn(2 * batch, 3, 32, 32, generator=g).to(device).contiguous(memory_format=torch.channels_last)
+
+
 def simclr_workload(config, batch, device):
   """step(autocast) -> loss: two [B, 3, 32, 32] views through SimCLRNet, NT-Xent, SGD."""
   net = SimCLRNet(config.projector.hidden_dim, config.projector.out_dim).to(device).to(memory_format=torch.channels_last)
@@ -94,11 +99,6 @@ def simclr_workload(config, batch, device):
     opt.step()
     return loss
   return step
-
-
-def _views(batch, device):
-  g = torch.Generator().manual_seed(0)
-  return torch.randn(2 * batch, 3, 32, 32, generator=g).to(device).contiguous(memory_format=torch.channels_last)
 
 
 def byol_loss(p1, p2, z1, z2):

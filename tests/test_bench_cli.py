@@ -19,16 +19,14 @@ def test_bench_script_parses_its_own_arguments(capsys):
   assert "--compute_dtype" in capsys.readouterr().out
 
 
-def test_the_bench_references_losses_equal_sslax_losses():
+def test_the_bench_references_losses_equal_sslax_losses(monkeypatch):
   # the PyTorch side of `sslax bench` must time the same objective as sslax
-  import sys
-
   import numpy as np
   import torch
 
   from sslax.losses import byol_loss, nt_xent_loss
 
-  sys.path.insert(0, os.path.join(ROOT, "experiments"))
+  monkeypatch.syspath_prepend(os.path.join(ROOT, "experiments"))  # undone after the test
   import bench_torch
 
   rng = np.random.default_rng(0)
