@@ -278,6 +278,9 @@ def _quickstart(args) -> int:
 
 def main(argv=None) -> int:
   argv = sys.argv[1:] if argv is None else list(argv)
+  from sslax.platforms import use_cpu_unless_accelerated
+
+  use_cpu_unless_accelerated()  # no libtpu errors on a machine without a TPU (see sslax/platforms.py)
   if argv[:1] == ["bench"]:  # the script parses its own options (argparse REMAINDER would drop them)
     return _bench(argv[1:])
   parser = argparse.ArgumentParser(prog="sslax", description="Self-supervised pretraining in JAX/Flax.")

@@ -239,3 +239,39 @@ def write_conll_corpus(folder, *, sentences=160, seed=1):
   with open(path, "w") as f:
     f.write("-DOCSTART-\tO\n\n" + "\n".join(out))
   return path
+
+
+def leaf_names(tree) -> list[str]:
+  """'a/b/c' paths of a pytree's leaves, in `jax.tree.leaves` order."""
+  import jax
+
+  return ["/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+          for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def assert_close_in_norm(actual, desired, rtol: float, what: str = "", *, scale=None, ulps: float = 0.0) -> None:
+  """Each leaf: ||actual - desired||_2 <= rtol * ||scale||_2 + ulps * eps32 * ||desired||_2, norms
+  in float64; `scale` defaults to `desired`.
+
+  A claim that two computations are the same arithmetic in another order (im2col vs XLA's
+  convolution, FSDP vs data parallelism) is a claim about whole tensors: float32 rounding moves
+  every element by a few ulps of the terms it sums, so an element near zero can differ by 100%
+  while the tensor differs by 1e-6 of its norm. An elementwise rtol fails on those elements on
+  one CPU and not another; the norm does not. `scale` (e.g. what a step changed) and `ulps` (the
+  rounding of the stored values themselves, eps32 = 2^-23) serve values that one step moves by
+  far less than their size. A leaf whose bound is 0 must be equal."""
+  import jax
+
+  scale = desired if scale is None else scale
+  pairs = list(zip(leaf_names(desired), jax.tree.leaves(actual), jax.tree.leaves(desired), jax.tree.leaves(scale),
+                   strict=True))
+  assert pairs, f"{what}: no leaves to compare"
+  worst = []
+  for name, a, d, s in pairs:
+    a, d, s = (np.asarray(v, np.float64) for v in (a, d, s))
+    assert a.shape == d.shape, f"{what}{name}: shape {a.shape} != {d.shape}"
+    err = float(np.linalg.norm(a - d))
+    bound = rtol * float(np.linalg.norm(s)) + ulps * float(np.finfo(np.float32).eps) * float(np.linalg.norm(d))
+    if not err <= bound:
+      worst.append(f"{what}{name}: ||a - d|| = {err:.3g} > {bound:.3g} (||scale|| = {np.linalg.norm(s):.3g})")
+  assert not worst, "\n".join(worst)

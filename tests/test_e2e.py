@@ -19,7 +19,8 @@ def test_pretrain_checkpoint_resume_probe(tmp_path):
   config = digits_smoke_config(**{"train.log_every": 1, "train.checkpoint_every": 3})
   straight = train(config, str(tmp_path / "straight"), progress=False)
   assert straight.report["steps"] == 6
-  assert 0.0 <= straight.report["linear_top1"] <= 1.0 and 0.0 <= straight.report["knn_top1"] <= 1.0
+  # far above chance (0.1): a probe of collapsed or misaligned features sits near 0.1
+  assert straight.report["linear_top1"] > 0.5 and straight.report["knn_top1"] > 0.5, straight.report
 
   resumed_dir = str(tmp_path / "resumed")
   assert train(config, resumed_dir, stop_at=3, progress=False) is None
@@ -52,16 +53,18 @@ def test_cli_train_on_an_image_folder_tar_then_eval(tmp_path, capsys):
           "--set", "model.width=16"]
   assert main(["train", *args, "--set", "data.on_bad_example='skip'"]) == 0
   report = json.loads((tmp_path / "run" / "report.json").read_text())
-  assert report["steps"] == 4 and 0 <= report["knn_top1"] <= 1 and report["data/skipped_examples"] == 3
+  # the three classes differ in mean colour: any working encoder separates them (chance: 1/3)
+  assert report["steps"] == 4 and report["knn_top1"] > 0.8 and report["data/skipped_examples"] == 3, report
   assert read_metrics(str(tmp_path / "run"))[0]["data/skipped_examples"] == 3
   args += ["--set", "data.on_bad_example='skip'"]
   capsys.readouterr()
   assert main(["eval", *args]) == 0
   out = json.loads(capsys.readouterr().out)
-  assert out["step"] == 4 and "linear_top1" in out and out["init"] == "checkpoint"
+  assert out["step"] == 4 and out["init"] == "checkpoint"
+  assert out["knn_top1"] == report["knn_top1"] and out["linear_top1"] > 0.8  # the run's own checkpoint
   assert main(["eval", "--random_init", "--output", str(tmp_path / "random.json"), *args]) == 0
   baseline = json.loads((tmp_path / "random.json").read_text())
-  assert baseline["step"] == 0 and baseline["init"] == "random"
+  assert baseline["step"] == 0 and baseline["init"] == "random" and baseline["linear_top1"] > 0.8
 
   # a corrupted checkpoint under on_corrupt_checkpoint='fail': a named error and exit code 4, nothing moved
   step_dir = tmp_path / "run" / "checkpoints" / "4"

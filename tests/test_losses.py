@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sslax.losses import info_nce_loss, nt_xent_loss
+from sslax.losses import info_nce_loss, l2_normalize, nt_xent_loss
+
+
+def nt_xent_top1_numpy(z1, z2):
+  """The fraction of the 2N views whose most similar other view is their positive."""
+  z = np.concatenate([z1, z2]).astype(np.float64)
+  z /= np.linalg.norm(z, axis=1, keepdims=True)
+  sim = z @ z.T
+  np.fill_diagonal(sim, -np.inf)
+  n = len(z1)
+  return np.mean(sim.argmax(1) == (np.arange(2 * n) + n) % (2 * n))
 
 
 def nt_xent_numpy(z1, z2, t):
@@ -28,7 +38,9 @@ def test_nt_xent_matches_formula(temperature):
   z1, z2 = rng.normal(size=(16, 8)), rng.normal(size=(16, 8))
   loss, aux = nt_xent_loss(jnp.asarray(z1), jnp.asarray(z2), temperature=temperature)
   np.testing.assert_allclose(float(loss), nt_xent_numpy(z1, z2, temperature), rtol=1e-5)
-  assert 0.0 <= float(aux["accuracy"]) <= 1.0
+  want = nt_xent_top1_numpy(z1, z2)
+  assert 0 < want < 1  # random views: some positives found, not all
+  assert float(aux["accuracy"]) == pytest.approx(want)
 
 
 def test_nt_xent_is_stable_at_low_temperature():
@@ -65,6 +77,29 @@ def test_nt_xent_gradient_matches_finite_differences():
     zm[i] -= eps
     fd[i] = (nt_xent_numpy(zp, z2, 0.5) - nt_xent_numpy(zm, z2, 0.5)) / (2 * eps)
   np.testing.assert_allclose(np.asarray(g), fd, atol=2e-3)
+
+
+def test_l2_normalize_of_a_zero_row_has_the_finite_gradient_of_torch():
+  """F.normalize's gradient: (I - n n^T) g / ||x|| for a row x, n = x / ||x||; an all-zero row
+  stays zero with gradient g / eps (its norm is clamped), not NaN."""
+  rng = np.random.default_rng(5)
+  x = rng.normal(size=(4, 6)).astype(np.float32)
+  x[2] = 0.0
+  g = rng.normal(size=(4, 6)).astype(np.float32)
+  out, vjp = jax.vjp(l2_normalize, jnp.asarray(x))
+  (dx,) = vjp(jnp.asarray(g))
+  assert np.all(np.isfinite(np.asarray(dx)))
+  np.testing.assert_array_equal(np.asarray(out)[2], 0.0)
+  np.testing.assert_allclose(np.asarray(dx)[2], g[2] / 1e-12, rtol=1e-6)
+  for i in (0, 1, 3):
+    xi = x[i].astype(np.float64)
+    norm = np.linalg.norm(xi)
+    n = xi / norm
+    np.testing.assert_allclose(np.asarray(out)[i], n, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(dx)[i], (g[i] - n * (n @ g[i])) / norm, rtol=1e-5, atol=1e-6)
+  # and through a loss: a zero embedding gives finite gradients
+  grads = jax.grad(lambda a: nt_xent_loss(a, jnp.asarray(x[::-1].copy()), temperature=0.2)[0])(jnp.asarray(x))
+  assert np.all(np.isfinite(np.asarray(grads)))
 
 
 def test_info_nce_matches_formula_and_masks_invalid():

@@ -131,7 +131,10 @@ def test_dino_center_follows_the_teacher(devices):
 def test_smoke_pretrain_then_probe(name, tmp_path):
   config = method_digits_config(name, **SMOKE)
   result = train(config, str(tmp_path), progress=False)
-  assert 0.0 <= result.report["linear_top1"] <= 1.0 and 0.0 <= result.report["knn_top1"] <= 1.0
+  # 4 steps do not beat random init yet (both probe at ~0.72 on the held-out digits), but the
+  # features of the trained encoder are far above chance (0.1 for 10 digits): collapsed features,
+  # or features out of line with their labels, probe near 0.1
+  assert result.report["linear_top1"] > 0.5 and result.report["knn_top1"] > 0.5, result.report
   records = read_metrics(str(tmp_path))
   assert all(np.isfinite(r["loss"]) for r in records)
   assert not any(r.get("collapse/alarm") for r in records)  # a healthy run raises no alarm

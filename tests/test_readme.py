@@ -2,6 +2,8 @@
 import os
 import re
 
+import numpy as np
+
 from helpers import ROOT
 
 
@@ -9,8 +11,14 @@ def test_readme_python_example_runs(monkeypatch, capsys):
   text = open(os.path.join(ROOT, "README.md")).read()
   (code,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
   monkeypatch.chdir(ROOT)
-  exec(compile(code, "README.md", "exec"), {})
-  assert float(capsys.readouterr().out.strip()) > 0
+  scope = {}
+  exec(compile(code, "README.md", "exec"), scope)
+  printed = float(capsys.readouterr().out.strip())
+  assert np.float32(printed) == np.float32(scope["metrics"]["loss"]) and int(scope["state"].step) == 1
+  assert float(scope["metrics"]["nonfinite"]) == 0.0  # the update was applied
+  # NT-Xent at random init, where each view's 2N - 1 = 127 candidates are about equally similar:
+  # about log(127) = 4.84 (a loss summed instead of averaged, a dropped log or a flipped sign is far off)
+  assert abs(printed - np.log(127)) < 1.0, printed
 
 
 def test_readme_starts_with_the_two_commands():

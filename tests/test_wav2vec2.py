@@ -111,6 +111,22 @@ def test_contrastive_loss_matches_numpy_and_masks_negatives_equal_to_the_positiv
   np.testing.assert_allclose(float(aux["accuracy"]), correct / w.sum(), rtol=1e-6)
 
 
+def test_contrastive_loss_of_an_all_zero_frame_has_finite_gradients():
+  rng = np.random.default_rng(1)
+  c, q = rng.normal(size=(1, 5, 4)).astype(np.float32), rng.normal(size=(1, 5, 4)).astype(np.float32)
+  c[0, 1] = 0.0  # a context vector of zeros (e.g. a dead frame): cosine 0 to every candidate
+  q[0, 3] = 0.0  # and a quantized target of zeros
+  idx = np.array([[[2, 3], [3, 4], [0, 3], [1, 4], [0, 2]]])
+  w = np.ones((1, 5), np.float32)
+  f = lambda c, q: wav2vec2_contrastive_loss(c, q, jnp.asarray(idx), jnp.asarray(w), temperature=0.1)[0]
+  loss, (dc, dq) = jax.value_and_grad(f, (0, 1))(jnp.asarray(c), jnp.asarray(q))
+  assert np.isfinite(float(loss)) and np.all(np.isfinite(np.asarray(dc))) and np.all(np.isfinite(np.asarray(dq)))
+  # the zero frame's logits are all 0: its term is log(1 + K), uniform over its 3 candidates
+  frame = wav2vec2_contrastive_loss(jnp.asarray(c), jnp.asarray(q), jnp.asarray(idx),
+                                    jnp.asarray(np.eye(5, dtype=np.float32)[1][None]), temperature=0.1)[0]
+  np.testing.assert_allclose(float(frame), np.log(3.0), rtol=1e-6)
+
+
 def test_diversity_loss_hand_computed():
   g, v = 2, 4
   uniform = jnp.full((10, g, v), 1.0 / v)
@@ -283,8 +299,10 @@ def test_smoke_pretrain_then_probe_digit_and_speaker_then_finetune(tmp_path, cap
   result = train(config, str(tmp_path / "run"), progress=False)
   report = result.report
   assert report["steps"] == 3
+  # each digit is a tone of its own pitch, each speaker shifts it: separable from any working
+  # encoder's features (chance: 1/3 for digits, 1/2 for speakers); measured 1.0
   for key in ("knn_top1", "linear_top1", "speaker/knn_top1", "speaker/linear_top1"):
-    assert 0.0 <= report[key] <= 1.0, key
+    assert report[key] > 0.9, (key, report)
   assert os.path.exists(tmp_path / "run" / "report.json")
   # few-label fine-tuning from the checkpoint: one recording per digit per speaker, conv encoder frozen
   args = ["finetune", "--config", os.path.join(os.path.dirname(__file__), "..", "experiments",
@@ -294,7 +312,8 @@ def test_smoke_pretrain_then_probe_digit_and_speaker_then_finetune(tmp_path, cap
   capsys.readouterr()
   assert main([*args, "--workdir", str(tmp_path / "run")]) == 0
   out = json.loads((tmp_path / "ft.json").read_text())
-  assert out["num_labelled"] == 3 * 2 and out["init"] == "checkpoint" and 0 <= out["top1"] <= 1
+  # 6 labelled recordings, a few steps: above chance (1/3); measured 0.63
+  assert out["num_labelled"] == 3 * 2 and out["init"] == "checkpoint" and out["top1"] > 0.45, out
   total = sum(int(np.size(x)) for x in jax.tree.leaves(result.state.params))
   frozen = sum(int(np.size(x)) for x in jax.tree.leaves(result.state.params["feature_encoder"]))
   assert out["trained_params"] == total - frozen + 32 * 3 + 3  # plus the head (dim 32, 3 digits)

@@ -13,9 +13,14 @@ from sslax.losses.blockwise import blockwise_logsumexp
 
 
 def l2_normalize(x: jax.Array, axis: int = -1, eps: float = 1e-12) -> jax.Array:
-  """Divides `x` by its L2 norm along `axis` (as torch.nn.functional.normalize)."""
-  norm = jnp.sqrt(jnp.sum(jnp.square(x), axis=axis, keepdims=True))
-  return x / jnp.maximum(norm, eps)
+  """`x / max(||x||_2, eps)` along `axis`, as torch.nn.functional.normalize.
+
+  The squared norm is clamped before the square root: sqrt's derivative at 0 is infinite, so
+  clamping after it gives an all-zero row NaN gradients (0 * inf), where PyTorch's are finite
+  (the upstream gradient / eps). The sum runs in at least float32, so eps^2 does not underflow.
+  """
+  sq = jnp.sum(jnp.square(x.astype(jnp.promote_types(x.dtype, jnp.float32))), axis=axis, keepdims=True)
+  return x * jax.lax.rsqrt(jnp.maximum(sq, eps * eps)).astype(x.dtype)
 
 
 def info_nce_loss(

@@ -36,8 +36,10 @@ def wav2vec2_contrastive_loss(context: jax.Array, quantized: jax.Array, negative
   candidates = jnp.concatenate([quantized[:, :, None], negatives], axis=2)  # [B, T, 1 + K, F]
   eps = 1e-8  # torch.cosine_similarity's
   num = jnp.einsum("btf,btkf->btk", context, candidates)
-  den = jnp.maximum(jnp.linalg.norm(context, axis=-1)[..., None] * jnp.linalg.norm(candidates, axis=-1), eps)
-  logits = num / den / temperature
+  # the product of squared norms is clamped before the square root (as torch.cosine_similarity
+  # does): sqrt's derivative at 0 is infinite, so an all-zero frame would give NaN gradients
+  sq = jnp.sum(jnp.square(context), axis=-1)[..., None] * jnp.sum(jnp.square(candidates), axis=-1)
+  logits = num * jax.lax.rsqrt(jnp.maximum(sq, eps * eps)) / temperature
   neg_is_pos = jnp.all(negatives == quantized[:, :, None], axis=-1)  # [B, T, K]
   logits = logits.at[..., 1:].set(jnp.where(neg_is_pos, -jnp.inf, logits[..., 1:]))
   nll = -jax.nn.log_softmax(logits, axis=-1)[..., 0]
