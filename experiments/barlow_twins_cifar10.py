@@ -4,7 +4,7 @@ full = solo-learn's scripts/pretrain/cifar/barlow.yaml: 3-layer projector
 2048-2048, lambda 0.0051, loss scaled by 0.1, LARS lr 0.3, weight decay
 1e-4, asymmetric augmentations.
 """
-from cifar10_common import asymmetric_augment, cifar10_config
+from cifar10_common import VARIANTS, asymmetric_augment, cifar10_config  # noqa: F401 (VARIANTS: the args it takes)
 import ml_collections
 
 

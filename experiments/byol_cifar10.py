@@ -4,7 +4,7 @@ full = solo-learn's scripts/pretrain/cifar/byol.yaml: projector 4096-256,
 predictor 4096, LARS lr 1.0, weight decay 1e-5, tau 0.99 -> 1.0 (cosine),
 asymmetric augmentations.
 """
-from cifar10_common import asymmetric_augment, cifar10_config
+from cifar10_common import VARIANTS, asymmetric_augment, cifar10_config  # noqa: F401 (VARIANTS: the args it takes)
 import ml_collections
 
 

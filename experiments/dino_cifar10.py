@@ -10,7 +10,7 @@ For a ViT: `--set model.name=vit_small` (patch 4 on 32x32).
 cpu: 2 local crops of 16x16 (scale 0.14-0.4), a smaller head, and tau from
 0.99 (0.9995 barely moves the teacher in 250 steps).
 """
-from cifar10_common import asymmetric_augment, cifar10_config
+from cifar10_common import VARIANTS, asymmetric_augment, cifar10_config  # noqa: F401 (VARIANTS: the args it takes)
 import ml_collections
 
 

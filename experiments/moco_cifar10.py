@@ -4,7 +4,7 @@ full = solo-learn's scripts/pretrain/cifar/mocov2plus.yaml: projector 2048-256
 (no batch norm), queue 32768, temperature 0.2, tau 0.99 -> 0.999, SGD lr 0.3,
 weight decay 1e-4. `--set method.version=v3` gives MoCo v3 (predictor, no queue).
 """
-from cifar10_common import cifar10_config
+from cifar10_common import VARIANTS, cifar10_config  # noqa: F401 (VARIANTS: the args it takes)
 import ml_collections
 
 

@@ -4,7 +4,10 @@ full = solo-learn's scripts/pretrain/cifar/simclr.yaml: LARS lr 0.4 * batch/256,
 weight decay 1e-5, temperature 0.2, projector 2048-256.
 cpu_long = the foundation issue's longer CPU run (1100 steps, 5.6 epochs).
 """
+import cifar10_common
 from cifar10_common import cifar10_config
+
+VARIANTS = (*cifar10_common.VARIANTS, "cpu_long")
 
 
 def get_config(arg: str | None = None):

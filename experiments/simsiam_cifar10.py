@@ -4,7 +4,7 @@ full = solo-learn's scripts/pretrain/cifar/simsiam.yaml: 3-layer projector
 2048-2048 with batch norm on the output, predictor 512, SGD lr 0.5,
 weight decay 1e-5.
 """
-from cifar10_common import cifar10_config
+from cifar10_common import VARIANTS, cifar10_config  # noqa: F401 (VARIANTS: the args it takes)
 import ml_collections
 
 

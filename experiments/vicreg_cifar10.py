@@ -4,7 +4,7 @@ full = solo-learn's scripts/pretrain/cifar/vicreg.yaml: 3-layer expander
 2048-2048, weights 25 / 25 / 1, LARS lr 0.3, weight decay 1e-4, crops of
 scale 0.2-1, solarization p=0.1.
 """
-from cifar10_common import cifar10_config
+from cifar10_common import VARIANTS, cifar10_config  # noqa: F401 (VARIANTS: the args it takes)
 import ml_collections
 
 

@@ -18,7 +18,9 @@ import os
 import tempfile
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
-                           " --xla_backend_optimization_level=0").strip()
+                           " --xla_backend_optimization_level=0"
+                           " --xla_cpu_collective_call_warn_stuck_timeout_seconds=120"
+                           " --xla_cpu_collective_call_terminate_timeout_seconds=1200").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
                       os.path.join(tempfile.gettempdir(), f"sslax-tests-jax-cache-{os.getuid()}"))

@@ -10,8 +10,40 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _METHODS = ("simclr", "byol", "simsiam", "moco", "dino", "vicreg", "barlow_twins")
 
 
-@pytest.mark.parametrize("spec", [f"{m}_cifar10.py:{v}" for m in _METHODS for v in ("smoke", "cpu", "full")]
-                         + ["simclr_cifar10.py:cpu_long", "simclr_digits.py", "simclr_digits.py:smoke"])
+def _experiment_specs() -> list[str]:
+  """`<file>:<variant>` for every config under experiments/ (a file with `get_config`) and every
+  variant its `VARIANTS` names; a config without `VARIANTS` fails collection."""
+  import importlib.util
+  import sys
+
+  folder = os.path.join(ROOT, "experiments")
+  sys.path.insert(0, folder)  # configs import their common modules, as load_config lets them
+  try:
+    specs = []
+    for name in sorted(os.listdir(folder)):
+      path = os.path.join(folder, name)
+      if not name.endswith(".py") or "def get_config(" not in open(path).read():
+        continue
+      spec = importlib.util.spec_from_file_location(f"_experiment_{name[:-3]}", path)
+      module = importlib.util.module_from_spec(spec)
+      spec.loader.exec_module(module)
+      specs += [f"{name}:{variant}" for variant in module.VARIANTS]
+    return specs
+  finally:
+    sys.path.remove(folder)
+
+
+_SPECS = _experiment_specs()
+
+
+def test_every_experiment_config_is_listed():
+  names = {spec.split(":")[0] for spec in _SPECS}
+  assert {f"{m}_cifar10.py" for m in _METHODS} | {"bert_text.py", "gpt_text.py", "wav2vec2_fsdd.py"} <= names
+  for name in names - {"simclr_digits.py"}:  # the quickstart's config: default and smoke
+    assert {f"{name}:{v}" for v in ("smoke", "cpu", "full")} <= set(_SPECS), name
+
+
+@pytest.mark.parametrize("spec", _SPECS)
 def test_experiment_configs_load_and_validate(spec):
   from sslax.methods import make_method
 
