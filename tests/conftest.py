@@ -13,14 +13,15 @@ Tests compile many small programs and run each a few steps, so XLA's CPU
 backend optimizes less (`--xla_backend_optimization_level=0`): compiling
 dominates and gets about a third faster; results are compared run against
 run under the same flags. Benchmarks and experiments keep the defaults.
+
+XLA:CPU's 40 s collective-rendezvous timeout stays at its default: if a queue of 8-device steps
+deadlocks again (jaxlib 0.10.2; see sslax/dispatch.py), the worker fails fast instead of hanging.
 """
 import os
 import tempfile
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
-                           " --xla_backend_optimization_level=0"
-                           " --xla_cpu_collective_call_warn_stuck_timeout_seconds=120"
-                           " --xla_cpu_collective_call_terminate_timeout_seconds=1200").strip()
+                           " --xla_backend_optimization_level=0").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
                       os.path.join(tempfile.gettempdir(), f"sslax-tests-jax-cache-{os.getuid()}"))

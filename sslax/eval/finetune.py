@@ -19,6 +19,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sslax.data.pipeline import eval_batches, from_full_batch
+from sslax.dispatch import OneStepAhead
 from sslax.eval.features import input_keys
 
 
@@ -140,13 +141,15 @@ def finetune_classifier(method, params, batch_stats, graphdef, train_source, tra
   trainable, opt_state = jax.device_put((trainable, opt_state), replicated)
   rng = np.random.default_rng(seed)
   order = np.empty(0, np.int64)
+  ahead = OneStepAhead()  # an unbounded queue of these 8-device steps deadlocks XLA:CPU (sslax/dispatch.py)
   for _ in range(steps):
     while len(order) < batch_size:
       order = np.concatenate([order, rng.permutation(n)])
     idx, order = order[:batch_size], order[batch_size:]
     inputs = {k: from_full_batch(data[k][idx], mesh) for k in keys}
     y = from_full_batch(data[label_key][idx].astype(np.int32), mesh)
-    trainable, opt_state, _ = step(trainable, opt_state, inputs, y)
+    trainable, opt_state, loss = step(trainable, opt_state, inputs, y)
+    ahead(loss)
 
   def predictions(batches):
     """(labels, predictions) of every example (of every token with a target)."""

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from sslax.config import validate_config
 from sslax.data import get_source, record_transform, to_global, train_dataset
 from sslax.data.pipeline import eval_batches, from_full_batch
+from sslax.dispatch import OneStepAhead
 from sslax.eval import collapse_alarm, extract_features_and_labels, knn_accuracy, linear_probe, make_feature_fn
 from sslax.methods import make_method
 from sslax.train.checkpoint import Checkpointer, check_run_fingerprint
@@ -230,9 +231,11 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   notice = PreemptionNotice().__enter__()
   try:
     try:
+      ahead = OneStepAhead()  # an unbounded queue of steps deadlocks XLA:CPU's collectives (sslax/dispatch.py)
       for step in range(start, total):
         batch = to_global(next(iterator), mesh)
         state, metrics = step_fn(state, batch)
+        ahead(metrics)
         done = step + 1
         logging_now = done % config.train.log_every == 0 or done == total
         if logging_now or checkpointer.should_save(done):
