@@ -8,9 +8,10 @@ an all-reduce never reach its rendezvous, and after 40 s
 (`--xla_cpu_collective_call_terminate_timeout_seconds`) XLA aborts the process ("Termination
 timeout ... Exiting to ensure a consistent program state", `Fatal Python error: Aborted`).
 `experiments/async_dispatch_deadlock.py` reproduces it in a few seconds of steps on 2 cores;
-waiting for the step before last, as here, it did not come back. No upstream issue matches it
-yet (searched jax-ml/jax and openxla/xla); that script is the reproduction to file. That keeps the device busy
+waiting for the step before last, as here, it did not come back. That keeps the device busy
 (one step queued while the host prepares the next) and bounds the host memory of queued batches.
+No upstream issue matches the deadlock yet (searched jax-ml/jax and openxla/xla); that script is
+the reproduction to file.
 """
 from __future__ import annotations
 
