@@ -242,11 +242,12 @@ def write_conll_corpus(folder, *, sentences=160, seed=1):
 
 
 def leaf_names(tree) -> list[str]:
-  """'a/b/c' paths of a pytree's leaves, in `jax.tree.leaves` order."""
+  """'a/b/c' paths of a pytree's leaves, in `jax.tree.leaves` order (`sslax.train.mesh.leaf_path`)."""
   import jax
 
-  return ["/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
-          for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+  from sslax.train.mesh import leaf_path
+
+  return [leaf_path(path) for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
 def assert_close_in_norm(actual, desired, rtol: float, what: str = "", *, scale=None, ulps: float = 0.0) -> None:
