@@ -36,7 +36,7 @@ def _restore(args, config):
   `--random_init` the same network at random initialization (seed from the config)."""
   import jax
 
-  from sslax.data import get_source, record_transform, train_dataset
+  from sslax.data import get_source, train_dataset
   from sslax.methods import make_method
   from sslax.train import build_optimizer, create_train_state, make_mesh
   from sslax.train.mesh import state_shardings
@@ -56,7 +56,7 @@ def _restore(args, config):
     if ckpt.latest_step() is None:
       raise ValueError(f"--workdir: expected checkpoints under {ckpt.directory}, found none")
     iterator = iter(train_dataset(train_src, global_batch_size=config.train.batch_size, seed=config.seed,
-                                  transform=record_transform(config.data)))
+                                  transform=method.inputs.transform()))
     state, _ = ckpt.restore(state, iterator)
     ckpt.close()
   return method, mesh, state, train_src, eval_src
@@ -78,9 +78,7 @@ def _eval(args) -> int:
 
   config = _load(args)
   method, mesh, state, train_src, eval_src = _restore(args, config)
-  evals = eval_data(config, train_src, eval_src)
-  report = evaluate(method, state, mesh, config, evals.probe_train, evals.probe_test, probe=True,
-                    transform=evals.transform, heldout_source=evals.heldout)
+  report = evaluate(method, state, mesh, config, eval_data(config, method, train_src, eval_src), linear_probe=True)
   report["step"] = int(state.step)
   return _report(args, report)
 
@@ -124,7 +122,7 @@ def _finetune(args) -> int:
   config = _load(args)
   ft = config.finetune
   method, mesh, state, train_src, eval_src = _restore(args, config)
-  evals = eval_data(config, train_src, eval_src)
+  evals = eval_data(config, method, train_src, eval_src)
   if evals.probe_train is None:
     raise ValueError("eval.probe_data: expected labelled data to fine-tune on, got none (the pretraining data "
                      "has no labels)")
@@ -156,7 +154,7 @@ def _finetune(args) -> int:
       label_key=ft.label, num_classes=num_classes, steps=ft.steps, lr=ft.lr, weight_decay=ft.weight_decay,
       batch_size=ft.batch_size, warmup_steps=ft.warmup_steps, freeze=tuple(ft.freeze),
       train_only=tuple(ft.train_only) if ft.adapter_dim else (),
-      transform=evals.transform, seed=config.seed, tag_names=tag_names)
+      seed=config.seed, tag_names=tag_names)
   report["step"] = int(state.step)
   return _report(args, report)
 
@@ -175,7 +173,7 @@ def _generate(args) -> int:
     raise ValueError(f"method.name: expected 'gpt' to generate text, got {config.method.name!r}")
   tok = data_tokenizer(config.data)
   _, _, state, _, _ = _restore(args, config)
-  model = nnx.merge(state.graphdef, jax.device_get(state.params), jax.device_get(state.batch_stats))
+  model = jax.device_get(state).model()
   assert isinstance(model, GPT)
   prompt = tok.encode(args.prompt.replace("\\n", "\n"), add_special_tokens=False).ids
   if not prompt:
@@ -210,7 +208,7 @@ def _fewshot(args) -> int:
   fs = config.eval.fewshot
   tok = data_tokenizer(config.data)
   _, _, state, _, _ = _restore(args, config)
-  model = nnx.merge(state.graphdef, jax.device_get(state.params), jax.device_get(state.batch_stats))
+  model = jax.device_get(state).model()
 
   def examples(split, limit):
     source = raw_text_source(fs.data, split)

@@ -148,9 +148,6 @@ _CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("optim.warmup_steps", _nonneg_int, "a non-negative integer"),
     ("optim.final_lr_fraction", _prob, "a number in [0, 1]"),
     ("model.in_channels", _pos_int, "a positive integer"),
-    ("projector.hidden_dim", _pos_int, "a positive integer"),
-    ("projector.out_dim", _pos_int, "a positive integer"),
-    ("projector.num_layers", _pos_int, "a positive integer"),
     ("augment.crop_size", _size_pair, "a pair of positive integers (H, W)"),
     ("augment.crop_scale", _range_pair, "a pair (min, max) with 0 < min <= max <= 1"),
     ("augment.flip_prob", _prob, "a probability in [0, 1]"),
@@ -209,7 +206,8 @@ def check_loss_block_size(config: ml_collections.ConfigDict) -> None:
 
 
 # Keys only image methods read; configs without an `augment` section (speech, text) leave them out.
-_IMAGE_ONLY = ("augment.", "projector.", "model.in_channels")
+# A method's own sections (`projector`, `head`, `method`) are checked by the method (check_config).
+_IMAGE_ONLY = ("augment.", "model.in_channels")
 
 
 def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

@@ -259,7 +259,7 @@ def test_bad_audio_config_fails_before_compiling(tmp_path):
 
 
 def test_same_loss_and_grads_on_1_and_8_devices(tmp_path):
-  from sslax.data import get_source, record_transform
+  from sslax.data import get_source
   from sslax.methods import make_method
   from sslax.optim import make_optimizer
   from sslax.train import create_train_state, make_mesh, make_train_step, state_sharding
@@ -269,7 +269,7 @@ def test_same_loss_and_grads_on_1_and_8_devices(tmp_path):
   config = wav2vec2_smoke_config(folder, tmp_path / "tfds")
   method = make_method(config)
   source = get_source(config.data, "train")
-  fn = record_transform(config.data)
+  fn = method.inputs.transform()
   records = [fn(source[i]) for i in range(8)]
   batch = {k: np.stack([r[k] for r in records]) for k in records[0]}
   tx = make_optimizer(config.optim, 10, 8)

@@ -15,56 +15,20 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 
-def _fix_size(image_size):
-  """Returns a per-record map that resizes images to `image_size` (H, W) if they differ."""
-
-  def fn(record):
-    image = record["image"]
-    if image_size is not None and tuple(image.shape[:2]) != tuple(image_size):
-      from PIL import Image
-
-      squeeze = image.shape[-1] == 1
-      im = Image.fromarray(image[..., 0] if squeeze else image)
-      im = im.resize((image_size[1], image_size[0]), Image.BILINEAR)
-      image = np.asarray(im, np.uint8)
-      image = image[..., None] if squeeze else image
-    return {"image": np.asarray(image, np.uint8), "label": np.int32(record["label"])}
-
-  return fn
-
-
-def _fixed_length_audio(max_samples: int, keys=None):
-  """Returns a per-record map to {"audio": [max_samples] float32 (the first samples, zero-padded),
-  "length": valid samples, "label", "speaker"}; random crops happen on device.
-
-  `keys` maps these names to the source's (TFDS `librispeech`: {"audio": "speech", "label":
-  "speaker_id", "speaker": "speaker_id"}); integer PCM is scaled to [-1, 1)."""
-  keys = {"audio": "audio", "label": "label", "speaker": "speaker", **(keys or {})}
-
-  def fn(record):
-    audio = np.asarray(record[keys["audio"]])[:max_samples]
-    if np.issubdtype(audio.dtype, np.integer):
-      audio = audio.astype(np.float32) / float(np.iinfo(audio.dtype).max + 1)
-    out = np.zeros((max_samples,), np.float32)
-    out[: len(audio)] = audio
-    return {"audio": out, "length": np.int32(len(audio)), "label": np.int32(record.get(keys["label"], 0)),
-            "speaker": np.int32(record.get(keys["speaker"], 0))}
-
-  return fn
-
-
 def _as_arrays(record):
   return {k: np.asarray(v) for k, v in record.items()}
 
 
-def record_transform(data_config=None):
-  """The host-side map from a source's records to fixed-shape batch entries: resized images, or
-  audio padded / trimmed to `data.max_samples` when the config has it."""
-  if data_config is not None and data_config.get("seq_len"):  # packed token rows are already fixed-shape
-    return _as_arrays
-  if data_config is not None and data_config.get("max_samples"):
-    return _fixed_length_audio(int(data_config.max_samples), dict(data_config.get("record_keys") or {}))
-  return _fix_size(None if data_config is None else data_config.get("image_size"))
+def pad_rows(x: np.ndarray, multiple: int, *, fill: str = "edge") -> np.ndarray:
+  """`x` with rows appended until its length is a multiple of `multiple` (the device count):
+  copies of the last row (`fill="edge"`, any input a model takes) or zeros (`fill="zeros"`, rows
+  that hold no real token, so they add nothing to sums). Callers drop the padding's outputs."""
+  x = np.asarray(x)
+  pad = (-len(x)) % multiple
+  if not pad:
+    return x
+  rows = np.repeat(x[-1:], pad, axis=0) if fill == "edge" else np.zeros((pad, *x.shape[1:]), x.dtype)
+  return np.concatenate([x, rows])
 
 
 class _ProcessRows(grain.MapDataset):
@@ -113,7 +77,7 @@ def train_dataset(source, *, global_batch_size: int, seed: int, transform=None,
     global_batch_size: examples per step over all processes; each process
       gets `global_batch_size // jax.process_count()` of them.
     seed: the shuffle seed (epoch e uses seed + e).
-    transform: the per-record map (`record_transform(config.data)`); default: images as they are.
+    transform: the per-record map (`method.inputs.transform()`); default: every field as an array.
     mesh: the mesh the batches go to; decides which rows of each global batch this process reads.
 
   Returns:
@@ -129,7 +93,7 @@ def train_dataset(source, *, global_batch_size: int, seed: int, transform=None,
   ds = grain.MapDataset.source(source).shuffle(seed=seed).repeat()
   if n_proc > 1:
     ds = _ProcessRows(ds, global_batch_size, rows)
-  ds = ds.map(transform or _fix_size(None)).batch(len(rows), drop_remainder=True)
+  ds = ds.map(transform or _as_arrays).batch(len(rows), drop_remainder=True)
   return ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=256))
 
 
@@ -137,7 +101,7 @@ def eval_batches(source, *, batch_size: int, transform=None) -> Iterator[dict[st
   """One ordered pass over `source` in batches (the last may be short). Every process reads the
   same batches (evaluation sets are small); `from_full_batch` hands each device its rows."""
   ds = grain.MapDataset.source(source)
-  ds = ds.map(transform or _fix_size(None)).batch(batch_size, drop_remainder=False)
+  ds = ds.map(transform or _as_arrays).batch(batch_size, drop_remainder=False)
   return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=4, prefetch_buffer_size=64)))
 
 

@@ -1,8 +1,12 @@
-"""Transfer evaluation: linear probe and kNN on frozen features; the collapse monitor."""
+"""Transfer evaluation: the evaluators a method lists (kNN, linear probe, held-out metrics) and
+what they share (frozen features, the collapse monitor)."""
 from sslax.eval.collapse import collapse_alarm, collapse_metrics
+from sslax.eval.context import EvalData, EvalRun
 from sslax.eval.features import extract_features, extract_features_and_labels, make_feature_fn
-from sslax.eval.knn import knn_accuracy, knn_predict
-from sslax.eval.linear_probe import fit_logistic_regression, linear_probe
+from sslax.eval.heldout import HeldoutMetrics
+from sslax.eval.knn import KNN, knn_accuracy, knn_predict
+from sslax.eval.linear_probe import LinearProbe, fit_logistic_regression, linear_probe
 
-__all__ = ["collapse_alarm", "collapse_metrics", "extract_features", "extract_features_and_labels", "fit_logistic_regression", "knn_accuracy",
+__all__ = ["EvalData", "EvalRun", "HeldoutMetrics", "KNN", "LinearProbe", "collapse_alarm", "collapse_metrics",
+           "extract_features", "extract_features_and_labels", "fit_logistic_regression", "knn_accuracy",
            "knn_predict", "linear_probe", "make_feature_fn"]

@@ -3,15 +3,10 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sslax.data.pipeline import eval_batches, from_full_batch
-
-
-def input_keys(method) -> tuple[str, ...]:
-  """The batch entries a method's `features` reads: ("image",) unless the method says otherwise."""
-  return tuple(getattr(method, "input_keys", ("image",)))
+from sslax.data.pipeline import eval_batches, from_full_batch, pad_rows
+from sslax.models.functional import merge_model
 
 
 def make_feature_fn(method, mesh: Mesh):
@@ -19,8 +14,7 @@ def make_feature_fn(method, mesh: Mesh):
   `inputs` a dict of the method's input entries (e.g. {"image": [B, H, W, C]})."""
 
   def fn(params, batch_stats, inputs, graphdef):
-    model = nnx.merge(graphdef, params, batch_stats, copy=True)
-    return method.features(model, inputs)
+    return method.features(merge_model(graphdef, params, batch_stats), inputs)
 
   replicated = NamedSharding(mesh, P())
   # inputs come sharded over the batch; params keep the train state's layout (replicated, or
@@ -32,23 +26,20 @@ def extract_features_and_labels(method, state, source, mesh: Mesh, *, label_keys
                                 transform=None, feature_fn=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
   """Runs the encoder over every example of `source`: ([N, D] float32, {key: [N] int32} for `label_keys`).
 
+  Records go through `transform`, by default the method's `inputs.transform(label_keys)`.
+
   Batches are padded to a multiple of the device count and the padding is
   dropped, so every example is used exactly once.
   """
   fn = feature_fn or make_feature_fn(method, mesh)
   n_dev = mesh.devices.size
   batch_size = max(n_dev, batch_size // n_dev * n_dev)
-  keys = input_keys(method)
+  keys = method.inputs.keys
+  transform = transform or method.inputs.transform(label_keys)
   feats, labels = [], {k: [] for k in label_keys}
   for batch in eval_batches(source, batch_size=batch_size, transform=transform):
     n = len(batch[keys[0]])
-    pad = (-n) % n_dev
-    inputs = {}
-    for k in keys:
-      x = np.asarray(batch[k])
-      if pad:
-        x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
-      inputs[k] = from_full_batch(x, mesh)
+    inputs = {k: from_full_batch(pad_rows(batch[k], n_dev), mesh) for k in keys}
     out = fn(state.params, state.batch_stats, inputs, state.graphdef)
     feats.append(np.asarray(jax.device_get(out))[:n])
     for k in label_keys:

@@ -15,12 +15,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sslax.data.pipeline import eval_batches, from_full_batch
+from sslax.data.pipeline import pad_rows
 from sslax.dispatch import OneStepAhead
-from sslax.eval.features import input_keys
+from sslax.models.functional import merge_model
 
 
 def few_labels(labels: dict[str, np.ndarray], per_group: int, group_by: Sequence[str], seed: int = 0) -> np.ndarray:
@@ -68,7 +68,7 @@ def _stack(source, indices, transform, keys):
 def finetune_classifier(method, params, batch_stats, graphdef, train_source, train_indices, eval_source, mesh: Mesh,
                         *, label_key: str = "label", num_classes: int, steps: int = 300, lr: float = 1e-3,
                         weight_decay: float = 0.01, batch_size: int = 32, warmup_steps: int = 30,
-                        freeze: Sequence[str] = (), train_only: Sequence[str] = (), transform,
+                        freeze: Sequence[str] = (), train_only: Sequence[str] = (), transform=None,
                         seed: int = 0, tag_names: Sequence[str] | None = None) -> dict[str, float]:
   """Fine-tunes the network (and a new linear head) on `train_source[train_indices]`.
 
@@ -82,6 +82,7 @@ def finetune_classifier(method, params, batch_stats, graphdef, train_source, tra
     params, batch_stats, graphdef: the network's state, pretrained or freshly initialized.
     train_indices: which training examples are labelled.
     num_classes: classes of `label_key`.
+    transform: the per-record map; default `method.inputs.transform((label_key,))`.
     tag_names: token classification: the tag names of ids 0, 1, ...; IOB tags (B-X / I-X / O) add
       the held-out entity F1 ("entity_f1") to the report.
     freeze: substrings of parameter paths kept fixed.
@@ -92,16 +93,14 @@ def finetune_classifier(method, params, batch_stats, graphdef, train_source, tra
     {"top1": held-out accuracy on `eval_source` (of tokens with a target, for token
     classification), "train_top1", "num_labelled", "trained_params"}.
   """
-  keys = input_keys(method)
+  keys = method.inputs.keys
+  transform = transform or method.inputs.transform((label_key,))
   data = _stack(train_source, train_indices, transform, keys + (label_key,))
   per_token = data[label_key].ndim == 2
-  if per_token and not hasattr(method, "token_features"):
-    raise ValueError(f"finetune.label: {label_key!r} holds one label per token, and method "
-                     f"{type(method).__name__} has no token_features (expected a token model)")
   n = len(train_indices)
   n_dev = mesh.devices.size
   batch_size = max(n_dev, min(batch_size, n) // n_dev * n_dev)
-  model = nnx.merge(graphdef, params, batch_stats, copy=True)
+  model = merge_model(graphdef, params, batch_stats)
   features = method.token_features if per_token else method.features
   dim = jax.eval_shape(lambda: features(model, {k: jnp.asarray(data[k][:1]) for k in keys})).shape[-1]
   head = {"w": jnp.zeros((dim, num_classes), jnp.float32), "b": jnp.zeros((num_classes,), jnp.float32)}
@@ -120,7 +119,7 @@ def finetune_classifier(method, params, batch_stats, graphdef, train_source, tra
   opt_state = tx.init(trainable)
 
   def logits_fn(p, inputs):
-    net = nnx.merge(graphdef, p["net"], batch_stats, copy=True)
+    net = merge_model(graphdef, p["net"], batch_stats)
     return features(net, inputs) @ p["head"]["w"] + p["head"]["b"]
 
   replicated = NamedSharding(mesh, P())
@@ -156,9 +155,7 @@ def finetune_classifier(method, params, batch_stats, graphdef, train_source, tra
     labels, preds = [], []
     for batch in batches:
       m = len(batch[label_key])
-      pad = (-m) % n_dev
-      inputs = {k: from_full_batch(np.concatenate([batch[k], np.repeat(batch[k][-1:], pad, 0)]) if pad
-                                   else batch[k], mesh) for k in keys}
+      inputs = {k: from_full_batch(pad_rows(batch[k], n_dev), mesh) for k in keys}
       pred = np.asarray(jax.device_get(predict(trainable, inputs)))[:m]
       labels += list(batch[label_key])
       preds += list(pred)

@@ -1,9 +1,13 @@
 """Weighted k-nearest-neighbour classification of frozen features (Wu et al. 2018; solo-learn)."""
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from sslax.eval.context import label_prefix
 
 
 def knn_predict(train_x, train_y, test_x, *, num_classes: int, k: int = 200, temperature: float = 0.07,
@@ -32,3 +36,19 @@ def knn_accuracy(train_x, train_y, test_x, test_y, *, k: int = 200, temperature:
   num_classes = int(max(np.max(train_y), np.max(test_y))) + 1
   pred = knn_predict(train_x, train_y, test_x, num_classes=num_classes, k=k, temperature=temperature)
   return float(np.mean(pred == np.asarray(test_y)))
+
+
+@dataclasses.dataclass(frozen=True)
+class KNN:
+  """Evaluator: weighted kNN top-1 (`eval.knn_k`, `eval.knn_temperature`) of the frozen features
+  on the probe test split, for "label" and each of `eval.extra_labels`."""
+  monitor: bool = True
+
+  def __call__(self, run) -> dict[str, float]:
+    if run.data.probe_train is None:
+      return {}
+    train_x, train_y, test_x, test_y = run.probe_features()
+    c = run.config.eval
+    return {f"{label_prefix(k)}knn_top1": knn_accuracy(train_x, train_y[k], test_x, test_y[k], k=c.knn_k,
+                                                         temperature=c.knn_temperature)
+            for k in run.label_keys}

@@ -1,6 +1,7 @@
 """Linear probe: multinomial logistic regression on frozen features, held-out top-1."""
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import Sequence
 
@@ -8,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from sslax.eval.context import label_prefix
 
 
 def _standardize(train_x, test_x):
@@ -114,3 +117,18 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
   best = max(scores, key=lambda k: (scores[k], k))
   p = fit_logistic_regression(train_x, train_y, num_classes, best, steps, tol)
   return {"top1": _accuracy(p, test_x, test_y), "l2": float(best), "val_top1": scores[best]}
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearProbe:
+  """Evaluator: `linear_probe` top-1 of the frozen features on the probe test split, for "label"
+  and each of `eval.extra_labels`; at the end of a run only, and only under `eval.linear_probe`."""
+  monitor: bool = False
+
+  def __call__(self, run) -> dict[str, float]:
+    if run.data.probe_train is None or not run.linear_probe:
+      return {}
+    train_x, train_y, test_x, test_y = run.probe_features()
+    return {f"{label_prefix(k)}linear_top1": linear_probe(train_x, train_y[k], test_x, test_y[k],
+                                                           seed=run.config.seed)["top1"]
+            for k in run.label_keys}

@@ -1,108 +1,110 @@
-"""What a method contributes to the shared train step, and the two-view methods' common part.
+"""The method protocol: a `Method` base class with a default for every hook, and the registry.
 
-A method is a small object of pure functions; it never owns a loop:
+A method is one file under `sslax/methods/` holding a `Method` subclass
+registered by name (`@register("simclr")`). It never owns a loop; the train
+loop, the pipeline, `sslax plan` and the evaluators call its hooks:
 
-- `build_model(rngs) -> nnx.Module`: encoder plus heads; `model.encode(x)`
-  gives frozen features for evaluation.
-- `init_state(model, key) -> pytree`: extra state carried in
-  `TrainState.method_state` (MoCo's queue, DINO's center); `{}` if none.
-- `ema_schedule(total_steps) -> tau schedule | None`: when not None, the
-  optimizer gets an `ema_target` transform and `loss` receives the target
-  network (EMA of the online parameters) as `target`.
-- `loss(model, batch, method_state, key, step, target=None) ->
-  (loss, aux, method_state)`; aux holds `collapse/*` metrics of the online
-  embeddings (`sslax.eval.collapse_metrics`).
-- `validate_batch(batch, num_devices)`: raises ValueError for inputs it
-  cannot take, before anything is compiled.
+| hook | gives | default |
+|---|---|---|
+| `inputs` | a `sslax.data.Modality`: record keys, host transform, batch shapes, `validate_batch` | none: required |
+| `check_config()` | config checks naming the key, expected and actual value | none |
+| `build_model(rngs)` | the NNX model (encoder + heads) | required |
+| `init_state(model, key)` | extra state in `TrainState.method_state` | `{}` |
+| `ema_schedule(total_steps)` | tau schedule of an EMA target network, or None | None |
+| `loss(model, batch, method_state, key, step, target)` | `(loss, aux, method_state)`, pure and jittable | required |
+| `refresh_every`, `refresh(state, data, mesh, step)` | host-side work before every `refresh_every`-th step (k-means on features, pseudo-labels); returns the new `TrainState` | 0: never |
+| `features(model, inputs)` | frozen features [B, D] for the probes | `model.encode(inputs[first key])` |
+| `token_features(model, inputs)` | per-token features [B, L, D] (token tagging) | an error |
+| `heldout(model, inputs, key)` | `{name: (sum, count)}` for `HeldoutMetrics` | an error |
+| `evaluators()` | what the run reports (`sslax.eval`) | `KNN()`, `LinearProbe()` |
+| `probe_data()` | the labelled data config the probes read, or None (the pretraining data) | `eval.probe_data` |
+
+Decisions where DESIGN.md is silent, as big_vision and optax would:
+
+- **Lookup by module name, then registry.** `method_class("simclr")` imports
+  `sslax.methods.simclr` (as big_vision imports `big_vision.models.{name}`),
+  whose `@register("simclr")` adds the class; a dotted name
+  (`"mylab.methods.foo"`) imports that module instead, so methods outside
+  the package need no edit here. Registering one name twice is an error.
+- **`refresh` gets and returns the whole `TrainState`**: it may read
+  parameters (to compute features) and writes only `method_state`; the loop
+  puts the result back on the state's shardings, so the refreshed state is
+  sharded, checkpointed and restored like the rest. It runs before the step
+  whose index is a multiple of `refresh_every` (step 0 included), so a run
+  resumed at such a step recomputes it from the same parameters: exact.
+- **Methods are frozen dataclasses of their config**: hashable, so a jitted
+  function may close over one; `__post_init__` runs `check_config`, so a bad
+  value fails when the method is made, before any data is read.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+import importlib
+import pkgutil
+from typing import Any, Callable, ClassVar
 
 import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
 from flax import nnx
 
-from sslax.augment import augment_batch, eval_transform
-from sslax.config import check_config_value
-from sslax.models import MLPHead, build_encoder
-from sslax.optim import cosine_tau_schedule
+from sslax.data.modality import Modality
+from sslax.eval import KNN, LinearProbe
+
+_REGISTRY: dict[str, type] = {}
+# modules of this package that hold shared parts, not a method
+_NOT_METHODS = {"base", "two_view", "language"}
 
 
-def validate_image_batch(batch, *, channels: int, num_devices: int, min_side: int = 1) -> None:
-  """Checks a host batch {"image": [B, H, W, C] uint8 or float} against what a vision method needs.
+def register(name: str) -> Callable[[type], type]:
+  """Class decorator: makes the `Method` subclass findable as `method.name = name`."""
 
-  Raises ValueError naming the field, the expected and the actual value.
-  """
-  if "image" not in batch:
-    raise ValueError(f"batch: expected an 'image' entry, got keys {sorted(batch)}")
-  image = batch["image"]
-  shape, dtype = tuple(image.shape), np.dtype(image.dtype)
-  if len(shape) != 4:
-    raise ValueError(f"batch.image: expected rank 4 [B, H, W, C], got rank {len(shape)} shape {shape}")
-  if shape[-1] != channels:
-    raise ValueError(f"batch.image: expected {channels} channels (model.in_channels), got {shape[-1]} (shape {shape})")
-  if not (dtype == np.uint8 or np.issubdtype(dtype, np.floating)):
-    raise ValueError(f"batch.image: expected dtype uint8 or float, got {dtype}")
-  if shape[0] == 0:
-    raise ValueError("batch.image: expected a non-empty batch, got batch size 0")
-  if shape[0] % num_devices:
-    raise ValueError(f"batch.image: expected a batch size divisible by the {num_devices} devices, got {shape[0]}")
-  if min(shape[1:3]) < min_side:
-    raise ValueError(f"batch.image: expected height and width >= {min_side}, got {shape[1:3]}")
+  def add(cls: type) -> type:
+    if name in _REGISTRY and _REGISTRY[name] is not cls:
+      raise ValueError(f"method {name!r}: already registered by {_REGISTRY[name].__module__}."
+                       f"{_REGISTRY[name].__qualname__}")
+    cls.name = name
+    _REGISTRY[name] = cls
+    return cls
+
+  return add
 
 
-class SiameseNet(nnx.Module):
-  """Encoder -> projector [-> predictor], the network of SimCLR, BYOL, SimSiam, MoCo, VICReg, Barlow Twins.
+def available_methods() -> list[str]:
+  """The method names this package ships (one module each), and any registered from elsewhere."""
+  import sslax.methods as package
 
-  `__call__` gives the projection `z` and the encoder's features; `predict(z)`
-  the predictor output (identity when the config has no predictor).
-  """
-
-  def __init__(self, model_config, projector_config, predictor_config=None, *, rngs: nnx.Rngs):
-    self.encoder = build_encoder(model_config, rngs)
-    self.projector = MLPHead(self.encoder.num_features, projector_config.hidden_dim, projector_config.out_dim,
-                             num_layers=projector_config.num_layers, batch_norm=projector_config.batch_norm,
-                             last_batch_norm=projector_config.get("last_batch_norm", False), rngs=rngs)
-    use_predictor = predictor_config is not None and predictor_config.get("enabled", True)
-    self.predictor = (MLPHead(projector_config.out_dim, predictor_config.hidden_dim, projector_config.out_dim,
-                              num_layers=predictor_config.get("num_layers", 2), batch_norm=True, rngs=rngs)
-                      if use_predictor else None)
-
-  def encode(self, images: jax.Array, train: bool = False) -> jax.Array:
-    return self.encoder(images, train=train)[0]
-
-  def __call__(self, images: jax.Array, train: bool = True):
-    h, features = self.encoder(images, train=train)
-    z, _ = self.projector(h, train=train)
-    return z, features
-
-  def predict(self, z: jax.Array, train: bool = True) -> jax.Array:
-    return z if self.predictor is None else self.predictor(z, train=train)[0]
+  shipped = {m.name for m in pkgutil.iter_modules(package.__path__) if m.name not in _NOT_METHODS}
+  return sorted(shipped | set(_REGISTRY))
 
 
+def method_class(name: str) -> type:
+  """The `Method` subclass registered as `name`, importing its module first (see the module
+  docstring). Raises ValueError naming `method.name`, the choices and the value."""
+  if name not in _REGISTRY and isinstance(name, str) and name:
+    module = name if "." in name else f"sslax.methods.{name}"
+    try:
+      importlib.import_module(module)
+    except ModuleNotFoundError as e:
+      if e.name is None or not module.startswith(e.name):  # a missing dependency of a real module
+        raise
+  if name not in _REGISTRY:
+    raise ValueError(f"method.name: expected one of {available_methods()} (or a module path whose module "
+                     f"registers that name), got {name!r}")
+  return _REGISTRY[name]
 
-def view_recipe(config, view: int) -> ml_collections.ConfigDict:
-  """The augmentation recipe of view 1 or 2: `augment`, with `augment_view2` overriding view 2
-  (BYOL's asymmetric blur / solarization)."""
-  if view == 1 or not config.get("augment_view2"):
-    return config.augment
-  recipe = ml_collections.ConfigDict(config.augment.to_dict())
-  recipe.update(config.augment_view2.to_dict())
-  return recipe
+
+def make_method(config: ml_collections.ConfigDict) -> "Method":
+  """The method named by `config.method.name`, configured (and checked) by `config`."""
+  return method_class(config.method.name)(config)
 
 
 @dataclasses.dataclass(frozen=True)
-class TwoViewMethod:
-  """Two augmented views of each image through a SiameseNet; subclasses define `loss`."""
+class Method:
+  """Base of every method: subclasses override the hooks they need (module docstring)."""
 
   config: ml_collections.ConfigDict
 
-  name = "two_view"
-  input_keys = ("image",)
+  name: ClassVar[str] = ""
 
   def __post_init__(self):
     self.check_config()
@@ -110,42 +112,57 @@ class TwoViewMethod:
   def check_config(self) -> None:
     """Method-specific config checks; each failure names the key, the expected and the actual value."""
 
-  def build_model(self, rngs: nnx.Rngs) -> SiameseNet:
-    return SiameseNet(self.config.model, self.config.projector, self.config.get("predictor"), rngs=rngs)
+  @property
+  def inputs(self) -> Modality:
+    raise NotImplementedError(f"{type(self).__name__}.inputs: a method must name its inputs (a "
+                              "sslax.data.Modality: Images, Audio, TokenRows, Labels or a Combined of them)")
 
-  def init_state(self, model, key) -> Any:
+  def build_model(self, rngs: nnx.Rngs) -> nnx.Module:
+    raise NotImplementedError(f"{type(self).__name__}.build_model")
+
+  def init_state(self, model: nnx.Module, key: jax.Array) -> Any:
     return {}
 
   def ema_schedule(self, total_steps: int) -> Callable | None:
     return None
 
-  def make_views(self, batch, key):
-    k1, k2 = jax.random.split(key)
-    images = batch["image"]
-    return augment_batch(k1, images, view_recipe(self.config, 1)), augment_batch(k2, images, view_recipe(self.config, 2))
+  def loss(self, model, batch, method_state, key, step, target=None):
+    raise NotImplementedError(f"{type(self).__name__}.loss")
 
-  def online_and_views(self, model, batch, key):
-    """Both views through the online network in one pass (batch norm sees the 2N images, as
-    solo-learn's synchronized BN over both views). Returns (x [2N, ...], z [2N, D], n)."""
-    v1, v2 = self.make_views(batch, key)
-    x = jnp.concatenate([v1, v2], axis=0)
-    z, _ = model(x, train=True)
-    return x, z, v1.shape[0]
+  @property
+  def refresh_every(self) -> int:
+    """`method.refresh_every` steps between `refresh` calls; 0 (the default): never."""
+    return int(self.config.method.get("refresh_every", 0) or 0)
 
-  def features(self, model, inputs) -> jax.Array:
-    """Frozen, evaluation-mode encoder features [B, D] of raw (uint8 or [0,1]) images `inputs["image"]`."""
-    return model.encode(eval_transform(inputs["image"], self.config.augment), train=False)
+  def refresh(self, state, data, mesh, step: int):
+    """Host-side work before step `step` (a multiple of `refresh_every`): returns the `TrainState`
+    with a new `method_state` (same structure, shapes and dtypes). `data` is the run's
+    `sslax.eval.EvalData` (`data.train`: the pretraining split)."""
+    return state
+
+  def features(self, model: nnx.Module, inputs: dict[str, jax.Array]) -> jax.Array:
+    """Frozen evaluation-mode features [B, D]: the encoder's pooled output of the first input."""
+    return model.encode(inputs[self.inputs.keys[0]], train=False)
+
+  def token_features(self, model: nnx.Module, inputs: dict[str, jax.Array]) -> jax.Array:
+    """Per-token features [B, L, D] for token tagging; only token models have them."""
+    raise ValueError(f"method.name: {self.name!r} has no per-token features (expected a token model such as "
+                     "'bert' or 'gpt')")
+
+  def heldout(self, model: nnx.Module, inputs: dict[str, jax.Array], key: jax.Array) -> dict:
+    """{name: (sum, count)} of the objective on held-out rows, for `sslax.eval.HeldoutMetrics`."""
+    raise NotImplementedError(f"{type(self).__name__}.heldout (listed HeldoutMetrics in evaluators())")
+
+  def evaluators(self) -> tuple:
+    """What the run reports, in order; each a small object from `sslax.eval`."""
+    return (KNN(), LinearProbe())
+
+  def probe_data(self) -> ml_collections.ConfigDict | None:
+    """The data config of the labelled probe splits (`eval.probe_data`), or None: the pretraining
+    data's own train and eval splits (when they carry labels)."""
+    probe = self.config.eval.get("probe_data")
+    return ml_collections.ConfigDict(probe.to_dict()) if probe else None
 
   def validate_batch(self, batch, num_devices: int) -> None:
-    validate_image_batch(batch, channels=self.config.model.in_channels, num_devices=num_devices)
-
-
-class MomentumMixin:
-  """An EMA target on BYOL's cosine schedule from `method.base_tau` to `method.final_tau`."""
-
-  def check_momentum(self):
-    check_config_value(self.config, "method.base_tau", lambda v: 0 <= v <= 1, "a number in [0, 1]")
-    check_config_value(self.config, "method.final_tau", lambda v: 0 <= v <= 1, "a number in [0, 1]")
-
-  def ema_schedule(self, total_steps: int):
-    return cosine_tau_schedule(self.config.method.base_tau, total_steps, self.config.method.final_tau)
+    """Raises ValueError for a host batch the method cannot take, before anything is compiled."""
+    self.inputs.validate_batch(batch, num_devices)

@@ -6,16 +6,14 @@ state (tau on the cosine schedule from `method.base_tau` to 1).
 """
 from __future__ import annotations
 
-import dataclasses
-
 from sslax.eval.collapse import collapse_metrics
 from sslax.losses import byol_loss
-from sslax.methods.base import MomentumMixin, TwoViewMethod
+from sslax.methods.base import register
+from sslax.methods.two_view import MomentumMixin, TwoViewMethod
 
 
-@dataclasses.dataclass(frozen=True)
+@register("byol")
 class BYOL(MomentumMixin, TwoViewMethod):
-  name = "byol"
 
   def check_config(self):
     self.check_momentum()

@@ -9,8 +9,6 @@ last layer's gradients are cancelled for `method.freeze_last_layer_steps`.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -20,7 +18,8 @@ from sslax.augment import augment_batch
 from sslax.config import check_config_value
 from sslax.eval.collapse import collapse_metrics
 from sslax.losses import dino_center_update, dino_loss, teacher_temperature_schedule
-from sslax.methods.base import MomentumMixin, TwoViewMethod, view_recipe
+from sslax.methods.base import register
+from sslax.methods.two_view import MomentumMixin, TwoViewMethod, view_recipe
 from sslax.models import DINOHead, build_encoder
 
 
@@ -43,9 +42,9 @@ class DINONet(nnx.Module):
     return logits, {**features, **head_features}
 
 
-@dataclasses.dataclass(frozen=True)
+@register("dino")
 class DINO(MomentumMixin, TwoViewMethod):
-  name = "dino"
+  uses_projector = False  # the DINO head (`head.*`) instead
 
   def check_config(self):
     self.check_momentum()

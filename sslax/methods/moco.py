@@ -11,15 +11,14 @@ online branch, in-batch keys, no queue.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 
 from sslax.config import check_config_value, check_loss_block_size
 from sslax.eval.collapse import collapse_metrics
 from sslax.losses import l2_normalize, moco_loss, moco_v3_loss
-from sslax.methods.base import MomentumMixin, SiameseNet, TwoViewMethod
+from sslax.methods.base import register
+from sslax.methods.two_view import MomentumMixin, SiameseNet, TwoViewMethod
 
 
 def enqueue(queue: jax.Array, keys: jax.Array, ptr: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -29,9 +28,8 @@ def enqueue(queue: jax.Array, keys: jax.Array, ptr: jax.Array) -> tuple[jax.Arra
   return queue, (ptr + n) % size
 
 
-@dataclasses.dataclass(frozen=True)
+@register("moco")
 class MoCo(MomentumMixin, TwoViewMethod):
-  name = "moco"
 
   def check_config(self):
     self.check_momentum()

@@ -5,19 +5,16 @@ Learning of Visual Representations", ICML 2020.
 """
 from __future__ import annotations
 
-import dataclasses
-
 from sslax.config import check_config_value, check_loss_block_size
 from sslax.eval.collapse import collapse_metrics
 from sslax.losses import nt_xent_loss
-from sslax.methods.base import TwoViewMethod
+from sslax.methods.base import register
+from sslax.methods.two_view import TwoViewMethod
 
 
-@dataclasses.dataclass(frozen=True)
+@register("simclr")
 class SimCLR(TwoViewMethod):
   """SimCLR as pure functions over the shared TrainState; see `experiments/simclr_*.py`."""
-
-  name = "simclr"
 
   def check_config(self):
     check_config_value(self.config, "method.temperature", lambda v: v > 0, "a positive number")

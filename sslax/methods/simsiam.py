@@ -4,16 +4,14 @@ Chen & He, "Exploring Simple Siamese Representation Learning", CVPR 2021.
 """
 from __future__ import annotations
 
-import dataclasses
-
 from sslax.eval.collapse import collapse_metrics
 from sslax.losses import simsiam_loss
-from sslax.methods.base import TwoViewMethod
+from sslax.methods.base import register
+from sslax.methods.two_view import TwoViewMethod
 
 
-@dataclasses.dataclass(frozen=True)
+@register("simsiam")
 class SimSiam(TwoViewMethod):
-  name = "simsiam"
 
   def loss(self, model, batch, method_state, key, step, target=None):
     _, z, n = self.online_and_views(model, batch, key)

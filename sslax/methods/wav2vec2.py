@@ -7,44 +7,19 @@ and dropout. The loss is L_m + alpha L_d + beta * feature penalty.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
 import jax
 import jax.numpy as jnp
-import ml_collections
-import numpy as np
 from flax import nnx
 
 from sslax.augment.audio import normalize, random_crop, sample_negatives, span_mask
 from sslax.config import check_config_value
+from sslax.data.modality import Audio
 from sslax.eval.collapse import collapse_metrics
 from sslax.losses.wav2vec2 import (codebook_diversity_loss, codebook_perplexity, feature_penalty,
                                    gumbel_temperature, wav2vec2_contrastive_loss)
+from sslax.methods.base import Method, register
+from sslax.models.pooling import masked_mean
 from sslax.models.wav2vec2 import Wav2Vec2, conv_output_lengths
-
-
-def validate_audio_batch(batch, *, num_devices: int, min_samples: int) -> None:
-  """Checks a host batch {"audio": [B, L] float, "length": [B] int}; errors name the field."""
-  for key in ("audio", "length"):
-    if key not in batch:
-      raise ValueError(f"batch: expected an {key!r} entry, got keys {sorted(batch)}")
-  audio, lengths = batch["audio"], batch["length"]
-  shape, dtype = tuple(audio.shape), np.dtype(audio.dtype)
-  if len(shape) != 2:
-    raise ValueError(f"batch.audio: expected rank 2 [B, samples], got rank {len(shape)} shape {shape}")
-  if not np.issubdtype(dtype, np.floating):
-    raise ValueError(f"batch.audio: expected a float dtype (waveforms in [-1, 1]), got {dtype}")
-  if shape[0] == 0:
-    raise ValueError("batch.audio: expected a non-empty batch, got batch size 0")
-  if shape[0] % num_devices:
-    raise ValueError(f"batch.audio: expected a batch size divisible by the {num_devices} devices, got {shape[0]}")
-  if tuple(np.shape(lengths)) != shape[:1] or not np.issubdtype(np.asarray(lengths).dtype, np.integer):
-    raise ValueError(f"batch.length: expected int [{shape[0]}], got {np.asarray(lengths).dtype} "
-                     f"{tuple(np.shape(lengths))}")
-  if shape[1] < min_samples:
-    raise ValueError(f"batch.audio: expected at least {min_samples} samples (the feature encoder's receptive "
-                     f"field and one mask span), got {shape[1]}")
 
 
 def build_wav2vec2(model_config, rngs: nnx.Rngs) -> Wav2Vec2:
@@ -59,19 +34,21 @@ def build_wav2vec2(model_config, rngs: nnx.Rngs) -> Wav2Vec2:
 def pooled_features(model: Wav2Vec2, audio: jax.Array, lengths: jax.Array, layer: str = "last") -> jax.Array:
   """Mean over valid frames of the normalized recording's context features: [B, D] float32."""
   c, feats = model.encode(normalize(audio, lengths), lengths)
-  h = c if layer == "last" else feats[layer]
-  w = feats["valid"].astype(jnp.float32)[..., None]
-  return jnp.sum(h.astype(jnp.float32) * w, axis=1) / jnp.maximum(jnp.sum(w, axis=1), 1.0)
+  return masked_mean(c if layer == "last" else feats[layer], feats["valid"])
 
 
-@dataclasses.dataclass(frozen=True)
-class Wav2Vec2Method:
-  config: ml_collections.ConfigDict
+@register("wav2vec2")
+class Wav2Vec2Method(Method):
 
-  name = "wav2vec2"
-  input_keys = ("audio", "length")
+  @property
+  def inputs(self) -> Audio:
+    """Waveforms padded or cut to `data.max_samples` (`data.record_keys` renames the source's
+    fields), at least `audio.crop_samples` long."""
+    c = self.config
+    return Audio(max_samples=int(c.data.max_samples), min_samples=int(c.audio.crop_samples),
+                 record_keys=dict(c.data.get("record_keys") or {}), crop_samples=int(c.audio.crop_samples))
 
-  def __post_init__(self):
+  def check_config(self):
     c = self.config
     check_config_value(c, "method.temperature", lambda v: v > 0, "a positive number")
     check_config_value(c, "method.num_negatives", lambda v: isinstance(v, int) and v > 0, "a positive integer")
@@ -94,12 +71,6 @@ class Wav2Vec2Method:
 
   def build_model(self, rngs: nnx.Rngs) -> Wav2Vec2:
     return build_wav2vec2(self.config.model, rngs)
-
-  def init_state(self, model, key) -> Any:
-    return {}
-
-  def ema_schedule(self, total_steps: int):
-    return None
 
   def loss(self, model: Wav2Vec2, batch, method_state, key, step, target=None):
     c = self.config
@@ -126,8 +97,7 @@ class Wav2Vec2Method:
     # the perplexity of the hard codes actually used, as fairseq's code_perplexity
     hard = jax.nn.one_hot(out["codes"], num_vars).reshape(-1, groups, num_vars)
     code_ppl = codebook_perplexity(hard, mask.reshape(-1))
-    valid = out["valid"].astype(jnp.float32)[..., None]
-    pooled = jnp.sum(out["context"] * valid, axis=1) / jnp.maximum(jnp.sum(valid, axis=1), 1.0)
+    pooled = masked_mean(out["context"], out["valid"])
     metrics = {"contrastive_loss": contrastive, "diversity_loss": diversity, "feature_penalty": penalty,
                "accuracy": aux["accuracy"], "prob_perplexity": ppl, "code_perplexity": code_ppl,
                "gumbel_temperature": tau,
@@ -138,6 +108,3 @@ class Wav2Vec2Method:
   def features(self, model: Wav2Vec2, inputs) -> jax.Array:
     return pooled_features(model, inputs["audio"].astype(jnp.float32), inputs["length"],
                            self.config.eval.get("feature_layer", "last"))
-
-  def validate_batch(self, batch, num_devices: int) -> None:
-    validate_audio_batch(batch, num_devices=num_devices, min_samples=self.config.audio.crop_samples)

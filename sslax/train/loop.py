@@ -9,19 +9,14 @@ import time
 import warnings
 from typing import Any
 
-import grain
 import jax
-import ml_collections
 import numpy as np
-from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from sslax.config import validate_config
-from sslax.data import get_source, record_transform, to_global, train_dataset
-from sslax.data.pipeline import eval_batches, from_full_batch
+from sslax.data import get_source, to_global, train_dataset
 from sslax.dispatch import OneStepAhead
-from sslax.eval import collapse_alarm, extract_features_and_labels, knn_accuracy, linear_probe, make_feature_fn
+from sslax.eval import EvalData, EvalRun, collapse_alarm, make_feature_fn
 from sslax.methods import make_method
 from sslax.train.checkpoint import Checkpointer, check_run_fingerprint
 from sslax.train.mesh import make_mesh, state_shardings
@@ -55,113 +50,52 @@ def num_train_steps(config, num_examples: int) -> int:
 
 def _check_inputs(method, source, config, num_devices: int) -> None:
   """Validates the shape every batch will have, before anything is compiled."""
-  record = record_transform(config.data)(source[0])
+  if len(source) == 0:
+    raise ValueError(f"data.train_split: expected a non-empty split, got 0 examples in {config.data.train_split!r}")
+  record = method.inputs.transform()(source[0])
   batch = {k: np.repeat(np.asarray(v)[None], config.train.batch_size, axis=0) for k, v in record.items()}
   method.validate_batch(batch, num_devices)
 
 
-@dataclasses.dataclass
-class EvalData:
-  """What evaluation reads: the probe splits (labelled) and their per-record transform, and the
-  held-out split of the pretraining data (for methods with a `heldout` metric, e.g. perplexity)."""
-  probe_train: Any
-  probe_test: Any
-  transform: Any
-  heldout: Any = None
-
-
-def eval_data(config, train_source=None, eval_source=None) -> EvalData:
-  """The probe splits: `eval.probe_data` (a data config of its own, e.g. SST-2 for a model
-  pretrained on other text) when set, else the pretraining data's train and eval splits."""
+def eval_data(config, method, train_source=None, eval_source=None) -> EvalData:
+  """The run's evaluation data: the probe splits of `method.probe_data()` (a data config of its
+  own, e.g. SST-2 for a model pretrained on other text) when set, else the pretraining data's
+  train and eval splits when its records are labelled; the eval split is the held-out split."""
   train_source = train_source if train_source is not None else get_source(config.data, config.data.train_split)
   eval_source = eval_source if eval_source is not None else get_source(config.data, config.data.eval_split)
-  probe = probe_data_config(config)
+  probe = method.probe_data()
   if probe is not None:
-    return EvalData(get_source(probe, probe.train_split), get_source(probe, probe.eval_split),
-                    record_transform(probe), heldout=eval_source)
-  if config.data.get("seq_len"):  # unlabelled token rows: held-out metrics only
-    return EvalData(None, None, None, heldout=eval_source)
-  return EvalData(train_source, eval_source, record_transform(config.data), heldout=eval_source)
+    return EvalData(train_source, get_source(probe, probe.train_split), get_source(probe, probe.eval_split),
+                    heldout=eval_source)
+  if not method.inputs.labelled:  # unlabelled records (token rows): held-out metrics only
+    return EvalData(train_source, heldout=eval_source)
+  return EvalData(train_source, train_source, eval_source, heldout=eval_source)
 
 
-def probe_data_config(config):
-  """`eval.probe_data` completed from the pretraining data: token data is read with the same
-  tokenizer, special ids, framing and row length (unless it sets its own)."""
-  probe = config.eval.get("probe_data")
-  if not probe:
-    return None
-  probe = ml_collections.ConfigDict(probe.to_dict())
-  if config.data.get("seq_len"):
-    from sslax.data.tokenize import tokenizer_cache_path
-
-    spec = config.data.tokenizer
-    inherited = {"tokenizer": tokenizer_cache_path(config.data) if spec in ("wordpiece", "bpe") else spec,
-                 "special_ids": config.data.special_ids.to_dict(), "framing": config.data.framing,
-                 "seq_len": config.data.seq_len, "vocab_size": config.data.vocab_size,
-                 "data_dir": config.data.get("data_dir")}
-    for key, value in inherited.items():
-      if probe.get(key) is None:
-        probe[key] = value
-  return probe
-
-
-def heldout_metrics(method, state, mesh, config, source) -> dict[str, float]:
-  """A method's held-out metrics (`method.heldout`, e.g. perplexity) over every row of `source`,
-  weighted by their counts; random draws (BERT's masks) come from `config.seed`, so repeatable."""
-  def fn(params, batch_stats, inputs, key, graphdef):
-    model = nnx.merge(graphdef, params, batch_stats, copy=True)
-    return method.heldout(model, inputs, key)
-
-  replicated = NamedSharding(mesh, PartitionSpec())
-  jitted = jax.jit(fn, static_argnums=(4,), out_shardings=replicated)  # params keep their layout
-  n_dev = mesh.devices.size
-  batch_size = max(n_dev, config.eval.batch_size // n_dev * n_dev)
-  sums: dict[str, list[float]] = {}
-  for i, batch in enumerate(eval_batches(source, batch_size=batch_size, transform=record_transform(config.data))):
-    inputs = {k: np.asarray(batch[k]) for k in method.input_keys}
-    pad = (-len(inputs["segments"])) % n_dev
-    if pad:  # padding rows have no real token, so they add nothing to the sums
-      inputs = {k: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)]) for k, v in inputs.items()}
-    inputs = {k: from_full_batch(v, mesh) for k, v in inputs.items()}
-    key = jax.device_put(jax.random.fold_in(jax.random.PRNGKey(config.seed), i), replicated)
-    out = jax.device_get(jitted(state.params, state.batch_stats, inputs, key, state.graphdef))
-    for name, (total, count) in out.items():
-      acc = sums.setdefault(name, [0.0, 0.0])
-      acc[0] += float(total)
-      acc[1] += float(count)
-  report = {f"heldout/{name}": total / max(count, 1.0) for name, (total, count) in sums.items()}
-  if "heldout/lm_loss" in report:
-    report["heldout/perplexity"] = float(np.exp(report["heldout/lm_loss"]))
-  if sums:
-    report["heldout/num_targets"] = next(iter(sums.values()))[1]
-  return report
-
-
-def evaluate(method, state, mesh, config, train_source, eval_source, *, max_train: int | None = None,
-             probe: bool = True, feature_fn=None, transform=None, heldout_source=None) -> dict[str, float]:
-  """kNN (and optionally linear-probe) top-1 of the frozen encoder on the evaluation split, and the
-  method's held-out metrics on `heldout_source` when it has them."""
-  out = {}
-  if heldout_source is not None and hasattr(method, "heldout"):
-    out.update(heldout_metrics(method, state, mesh, config, heldout_source))
-  if train_source is None:  # no labelled data to probe
-    return out
-  max_train = max_train or config.eval.get("max_train") or None
-  if max_train and len(train_source) > max_train:
-    train_source = grain.MapDataset.source(train_source)[:max_train]
-  label_keys = ("label", *config.eval.get("extra_labels", ()))
-  kw = dict(batch_size=config.eval.batch_size, transform=transform or record_transform(config.data),
-            feature_fn=feature_fn, label_keys=label_keys)
-  train_x, train_y = extract_features_and_labels(method, state, train_source, mesh, **kw)
-  test_x, test_y = extract_features_and_labels(method, state, eval_source, mesh, **kw)
-  for key in label_keys:  # "label" reports as knn_top1 / linear_top1, others as <key>/knn_top1 ...
-    prefix = "" if key == "label" else f"{key}/"
-    out[f"{prefix}knn_top1"] = knn_accuracy(train_x, train_y[key], test_x, test_y[key], k=config.eval.knn_k,
-                                            temperature=config.eval.knn_temperature)
-    if probe:
-      out[f"{prefix}linear_top1"] = linear_probe(train_x, train_y[key], test_x, test_y[key],
-                                                 seed=config.seed)["top1"]
+def evaluate(method, state, mesh, config, data: EvalData, *, monitor: bool = False, linear_probe: bool | None = None,
+             feature_fn=None) -> dict[str, float]:
+  """Runs the method's evaluators on `data`: all of them at the end of a run, those with
+  `monitor` every `train.knn_every` steps (see `sslax.eval.context`). `linear_probe`: whether
+  the linear probe runs (default `eval.linear_probe`)."""
+  run = EvalRun(method, state, mesh, config, data, monitor=monitor, linear_probe=linear_probe,
+                feature_fn=feature_fn)
+  out: dict[str, float] = {}
+  for evaluator in method.evaluators():
+    if evaluator.monitor or not monitor:
+      out.update(evaluator(run))
   return out
+
+
+def _refresh(method, state, data: EvalData, mesh, step: int, shardings):
+  """`method.refresh` before step `step`, its result put back on the state's shardings; the
+  method state must keep its structure, shapes and dtypes (the compiled step is reused)."""
+  new = method.refresh(state, data, mesh, step)
+  before = jax.tree.map(lambda x: (np.shape(x), np.dtype(x.dtype)), state.method_state)
+  after = jax.tree.map(lambda x: (np.shape(x), np.dtype(x.dtype)), new.method_state)
+  if jax.tree.structure(before) != jax.tree.structure(after) or before != after:
+    raise ValueError(f"method.refresh: expected a method_state like {before}, got {after} "
+                     f"({type(method).__name__}.refresh at step {step})")
+  return jax.device_put(new, shardings)
 
 
 def make_checkpointer(config, workdir: str) -> Checkpointer:
@@ -199,7 +133,7 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   train_source = get_source(config.data, config.data.train_split)
   eval_source = get_source(config.data, config.data.eval_split)
   _check_inputs(method, train_source, config, mesh.devices.size)
-  evals = eval_data(config, train_source, eval_source)
+  evals = eval_data(config, method, train_source, eval_source)
 
   total = num_train_steps(config, len(train_source))
   optimizer = build_optimizer(method, config, total)
@@ -207,7 +141,7 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   shardings = state_shardings(state, mesh, config.get("sharding"))
   state = jax.device_put(state, shardings)
   iterator = iter(train_dataset(train_source, global_batch_size=config.train.batch_size,
-                                seed=config.seed, transform=record_transform(config.data), mesh=mesh))
+                                seed=config.seed, transform=method.inputs.transform(), mesh=mesh))
   checkpointer = make_checkpointer(config, workdir)
   if checkpointer.latest_step() is not None:
     check_run_fingerprint(checkpointer.directory, config, allow_changes=config.train.allow_resume_changes)
@@ -233,6 +167,8 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
     try:
       ahead = OneStepAhead()  # an unbounded queue of steps deadlocks XLA:CPU's collectives (sslax/dispatch.py)
       for step in range(start, total):
+        if method.refresh_every and step % method.refresh_every == 0:
+          state = _refresh(method, state, evals, mesh, step, shardings)
         batch = to_global(next(iterator), mesh)
         state, metrics = step_fn(state, batch)
         ahead(metrics)
@@ -257,13 +193,8 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
           bar.set_postfix(loss=f"{metrics['loss']:.4f}", ex_s=f"{metrics['examples_per_sec']:.0f}")
         if config.train.knn_every and done % config.train.knn_every == 0 and done < total:
           try:
-            with notice.interruptible():
-              # kNN top-1 on the probe data; without probe data (a language model on unlabelled
-              # text) the held-out metrics instead
-              monitor = evaluate(method, state, mesh, config, evals.probe_train, evals.probe_test, probe=False,
-                                 max_train=config.eval.monitor_max_train, feature_fn=feature_fn,
-                                 transform=evals.transform,
-                                 heldout_source=evals.heldout if evals.probe_train is None else None)
+            with notice.interruptible():  # the method's monitoring evaluators (kNN, held-out perplexity)
+              monitor = evaluate(method, state, mesh, config, evals, monitor=True, feature_fn=feature_fn)
             writer.write(done, {f"monitor/{k}": v for k, v in monitor.items()})
             bar.write(f"step {done}: " + ", ".join(f"{k} {v:.4f}" for k, v in monitor.items()))
           except Preempted:
@@ -289,9 +220,7 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
     if int(jax.device_get(state.step)) < total:
       return None
     with notice.interruptible():  # the final step is committed: a notice may stop evaluation at once
-      report = evaluate(method, state, mesh, config, evals.probe_train, evals.probe_test,
-                        probe=config.eval.linear_probe, feature_fn=feature_fn, transform=evals.transform,
-                        heldout_source=evals.heldout)
+      report = evaluate(method, state, mesh, config, evals, feature_fn=feature_fn)
   finally:
     notice.__exit__(None, None, None)
   report["steps"] = total

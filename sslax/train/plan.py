@@ -23,7 +23,6 @@ import re
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 GiB = 1024 ** 3
 
@@ -49,10 +48,6 @@ CHIPS = {
 # chips per host of each generation's VMs (the host bounds get_topology_desc needs)
 HOST_BOUNDS = {"v4": (2, 2, 1), "v5e": (2, 2, 1), "v5p": (2, 2, 1), "v6e": (2, 2, 1)}
 # image shapes of TFDS datasets the `full` recipes name (TFDS images of varying size need data.image_size)
-TFDS_IMAGE_SHAPES = {"cifar10": (32, 32), "cifar100": (32, 32), "stl10": (96, 96), "mnist": (28, 28),
-                     "fashion_mnist": (28, 28)}
-
-
 def parse_topology(text: str) -> tuple[str, str, Chip]:
   """'v5p:4x4x4' or an accelerator type ('v5p-128', 'v4-32', 'v5litepod-16', 'v5e-16') ->
   (generation, topology name for get_topology_desc, chip figures)."""
@@ -107,24 +102,14 @@ def topology_devices(text: str):
   return devices, chip
 
 
-def batch_shapes(config, batch_size: int) -> dict[str, jax.ShapeDtypeStruct]:
-  """The shapes and dtypes of one global batch as the data pipeline hands it to the step."""
-  d = config.data
-  i32 = jnp.int32
-  if d.get("seq_len"):  # packed token rows (sslax.data.packing)
-    L = int(d.seq_len)
-    return {"ids": jax.ShapeDtypeStruct((batch_size, L), i32), "segments": jax.ShapeDtypeStruct((batch_size, L), i32),
-            "positions": jax.ShapeDtypeStruct((batch_size, L), i32), "label": jax.ShapeDtypeStruct((batch_size,), i32)}
-  if d.get("max_samples"):  # waveforms padded to max_samples (sslax.data.pipeline)
-    return {"audio": jax.ShapeDtypeStruct((batch_size, int(d.max_samples)), jnp.float32),
-            "length": jax.ShapeDtypeStruct((batch_size,), i32), "label": jax.ShapeDtypeStruct((batch_size,), i32),
-            "speaker": jax.ShapeDtypeStruct((batch_size,), i32)}
-  size = d.get("image_size") or TFDS_IMAGE_SHAPES.get(d.get("name", ""))
-  if size is None:
-    raise ValueError(f"data.image_size: expected (H, W) to plan a run on {d.get('name')!r} (its images vary in "
-                     "size), got None")
-  return {"image": jax.ShapeDtypeStruct((batch_size, *size, int(config.model.in_channels)), jnp.uint8),
-          "label": jax.ShapeDtypeStruct((batch_size,), i32)}
+def batch_shapes(config, batch_size: int, method=None) -> dict[str, jax.ShapeDtypeStruct]:
+  """The shapes and dtypes of one global batch as the data pipeline hands it to the step: the
+  method's `inputs.batch_spec` (the method of `config` unless given)."""
+  if method is None:
+    from sslax.methods import make_method
+
+    method = make_method(config)
+  return method.inputs.batch_spec(batch_size)
 
 
 # `%name = <shape or (tuple of shapes)> <op>(`; tuple shapes may hold `/*index=5*/` comments
@@ -187,7 +172,7 @@ def compile_step(config, devices, batch_size: int):
   optimizer = build_optimizer(method, config, steps)
   abstract_state = jax.eval_shape(lambda: create_train_state(method, optimizer, config.seed))
   shardings = state_shardings(abstract_state, mesh, config.get("sharding"))
-  batch = batch_shapes(config, batch_size)
+  batch = batch_shapes(config, batch_size, method)
   batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=data_sharding(mesh)) for k, v in batch.items()}
   step = make_train_step(method, optimizer, mesh, shardings)
   lowered = step.lower(_abstract(abstract_state, shardings), batch)
@@ -239,13 +224,9 @@ def analyze(compiled, chip: Chip, num_chips: int, batch_size: int, tokens_per_ex
 
 def tokens_per_example(config) -> int:
   """Tokens (text), frames at 20 ms (speech) or 1 (images) per example, for throughput figures."""
-  d = config.data
-  if d.get("seq_len"):
-    return int(d.seq_len)
-  if d.get("max_samples"):
-    crop = config.get("audio", {}).get("crop_samples") or d.max_samples
-    return int(crop) // 320
-  return 1
+  from sslax.methods import make_method
+
+  return make_method(config).inputs.tokens_per_example()
 
 
 def plan(config, topology: str, *, batch_size: int | None = None, search_batch: bool = False) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import optax
 from flax import nnx, struct
 
 from sslax.models.conv import set_conv_impl
+from sslax.models.functional import merge_model, split_model
 from sslax.models.precision import set_compute_dtype
 from sslax.optim import ema_target, make_optimizer
 
@@ -33,12 +34,11 @@ class TrainState:
 
   def model(self) -> nnx.Module:
     """The NNX module with this state's parameters and statistics."""
-    return nnx.merge(self.graphdef, self.params, self.batch_stats, copy=True)
+    return merge_model(self.graphdef, self.params, self.batch_stats)
 
-
-def split_model(model: nnx.Module) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
-  """(graphdef, params, batch_stats); models may hold no other variable types."""
-  return nnx.split(model, nnx.Param, nnx.BatchStat)
+  def target_model(self, target_params) -> nnx.Module:
+    """The network with EMA target parameters (gradients stopped) and the current statistics."""
+    return merge_model(self.graphdef, jax.lax.stop_gradient(target_params), self.batch_stats)
 
 
 def build_optimizer(method, config, total_steps: int) -> optax.GradientTransformation:

@@ -79,10 +79,8 @@ def make_train_step(method, optimizer: optax.GradientTransformation, mesh: Mesh,
     target_params = find_ema_target(state.opt_state)
 
     def loss_fn(params):
-      model = nnx.merge(state.graphdef, params, state.batch_stats, copy=True)
-      target = None
-      if target_params is not None:
-        target = nnx.merge(state.graphdef, jax.lax.stop_gradient(target_params), state.batch_stats, copy=True)
+      model = state.replace(params=params).model()
+      target = None if target_params is None else state.target_model(target_params)
       loss, aux, method_state = method.loss(model, batch, state.method_state, key, state.step, target)
       return loss, (aux, nnx.state(model, nnx.BatchStat), method_state)
 

@@ -1,0 +1,119 @@
+"""BERT masked-LM pretraining (Devlin et al., NAACL 2019), with SpanBERT's span masking (Joshi et
+al., TACL 2020) and next-sentence prediction, through the shared train step.
+
+Batches are packed token rows (`sslax.data.packing`, `sslax.methods.language`);
+masks, next-sentence pairs and dropout are drawn on device from the step's key.
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from sslax.augment.tokens import bert_mask, next_sentence_pairs, span_mask_tokens
+from sslax.config import check_config_value
+from sslax.eval.collapse import collapse_metrics
+from sslax.losses.language import masked_lm_loss
+from sslax.methods.base import register
+from sslax.methods.language import TokenMethod
+from sslax.models.language import BERT
+from sslax.models.pooling import masked_mean
+
+
+@register("bert")
+class BertMLM(TokenMethod):
+  """BERT masked-LM pretraining: `method.masking` "bert" (15% of tokens, 80/10/10) or "span"
+  (SpanBERT), optionally with next-sentence prediction (`method.nsp`, concat-packed data only).
+
+  Predictions are made at no more than `method.max_predictions` positions per row (gathered
+  before the vocabulary projection, as the reference's `max_predictions_per_seq`).
+  """
+
+  def check_config(self):
+    c = self.config
+    check_config_value(c, "method.masking", lambda v: v in ("bert", "span"), "'bert' or 'span'")
+    check_config_value(c, "method.select_prob", lambda v: 0 < v < 1, "a number in (0, 1)")
+    check_config_value(c, "method.mask_frac", lambda v: 0 <= v <= 1, "a number in [0, 1]")
+    check_config_value(c, "method.random_frac", lambda v: 0 <= v <= 1 - c.method.mask_frac,
+                       f"a number in [0, 1 - method.mask_frac = {1 - c.method.mask_frac}]")
+    check_config_value(c, "data.framing", lambda v: v == "cls_sep", "'cls_sep' ([CLS] text [SEP] rows)")
+    for name in ("pad", "cls", "sep", "mask"):
+      if name not in c.data.special_ids:
+        raise ValueError(f"data.special_ids: expected a {name!r} id for BERT, got {dict(c.data.special_ids)}")
+    if c.method.nsp:
+      check_config_value(c, "data.packing", lambda v: v == "concat",
+                         "'concat' (next-sentence pairs are cut from contiguous text)")
+
+  @property
+  def max_predictions(self) -> int:
+    c = self.config
+    return int(c.method.get("max_predictions") or math.ceil(1.5 * c.method.select_prob * c.data.seq_len))
+
+  def build_model(self, rngs: nnx.Rngs) -> BERT:
+    """The BERT of `model.*`; with `model.hf_weights` (a local Hugging Face BERT directory) its
+    weights are loaded in (dimensions checked against its config.json)."""
+    m = self.config.model
+    model = BERT(vocab_size=m.vocab_size, max_len=m.max_len, dim=m.dim, depth=m.depth, num_heads=m.num_heads,
+                 mlp_dim=m.mlp_dim, dropout=m.dropout, adapter_dim=m.get("adapter_dim", 0), rngs=rngs)
+    if m.get("hf_weights"):
+      from sslax.models.hf_bert import bert_from_hf
+
+      bert_from_hf(m.hf_weights, model=model)
+    return model
+
+  def corrupt(self, key, ids, valid):
+    """(inputs, targets, weights) of BERT's / SpanBERT's masking over the non-special tokens."""
+    c, s = self.config, self.config.data.special_ids
+    specials = jnp.asarray(sorted(set(s.values())))
+    candidates = valid & ~jnp.isin(ids, specials)
+    maskable = jnp.ones((c.model.vocab_size,), bool).at[specials].set(False)
+    kw = dict(vocab_size=c.model.vocab_size, mask_id=s["mask"], select_prob=c.method.select_prob,
+              mask_frac=c.method.mask_frac, random_frac=c.method.random_frac, maskable_vocab=maskable)
+    if c.method.masking == "span":
+      return span_mask_tokens(key, ids, candidates, geometric_p=c.method.span_p, max_span=c.method.max_span, **kw)
+    return bert_mask(key, ids, candidates, **kw)
+
+  def _mlm(self, model, batch, key, train: bool):
+    c, s = self.config, self.config.data.special_ids
+    k_nsp, k_mask, k_drop = jax.random.split(key, 3)
+    ids, segments, positions = batch["ids"], batch["segments"], batch["positions"]
+    valid = segments > 0
+    type_ids, nsp_labels = None, None
+    if c.method.nsp:
+      ids, type_ids, valid, nsp_labels = next_sentence_pairs(k_nsp, ids, valid, cls_id=s["cls"], sep_id=s["sep"],
+                                                             pad_id=s["pad"])
+      segments, positions = valid.astype(jnp.int32), None
+    inputs, targets, weights = self.corrupt(k_mask, ids, valid)
+    hidden, feats = model(inputs, valid, type_ids, key=k_drop if train else None, segments=segments,
+                          positions=positions)
+    # the selected positions first (top_k keeps the lower index among ties), at most max_predictions
+    _, where = jax.lax.top_k(weights, self.max_predictions)
+    take = lambda x: jnp.take_along_axis(x, where if x.ndim == 2 else where[..., None], axis=1)
+    logits = model.mlm_logits(take(hidden))
+    loss, aux = masked_lm_loss(logits, take(targets), take(weights))
+    out = {"mlm_loss": loss, "mlm_accuracy": aux["accuracy"], "num_targets": aux["num_targets"],
+           "selected_fraction": jnp.sum(weights) / jnp.maximum(jnp.sum(valid), 1)}
+    if c.method.nsp:
+      nsp_logits = model.nsp_logits(feats["pooled"]).astype(jnp.float32)
+      nsp = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(nsp_logits), nsp_labels[:, None], axis=1))
+      out["nsp_loss"], out["nsp_accuracy"] = nsp, jnp.mean(jnp.argmax(nsp_logits, -1) == nsp_labels)
+      loss = loss + nsp
+    return loss, out, masked_mean(hidden, valid)
+
+  def loss(self, model: BERT, batch, method_state, key, step, target=None):
+    loss, metrics, emb = self._mlm(model, batch, key, train=True)
+    return loss, {**metrics, **collapse_metrics(emb)}, method_state
+
+  def heldout(self, model: BERT, inputs, key) -> dict[str, tuple[jax.Array, jax.Array]]:
+    """Masked-LM loss and accuracy on held-out rows, masks drawn from `key`: {name: (sum, count)}."""
+    _, m, _ = self._mlm(model, inputs, key, train=False)
+    n = m["num_targets"]
+    return {"mlm_loss": (m["mlm_loss"] * n, n), "mlm_accuracy": (m["mlm_accuracy"] * n, n)}
+
+  def token_features(self, model: BERT, inputs) -> jax.Array:
+    """The last layer's state of every token, [B, L, D] float32 (token classification)."""
+    valid = inputs["segments"] > 0
+    hidden, _ = model(inputs["ids"], valid, segments=inputs["segments"], positions=inputs["positions"])
+    return hidden.astype(jnp.float32)
