@@ -7,7 +7,7 @@ from sslax.config import apply_overrides, base_config, load_config, validate_con
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-_METHODS = ("simclr", "byol", "simsiam", "moco", "dino", "vicreg", "barlow_twins")
+_METHODS = ("simclr", "byol", "simsiam", "moco", "dino", "vicreg", "barlow_twins", "rotation")
 
 
 def _experiment_specs() -> list[str]:
