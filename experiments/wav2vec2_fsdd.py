@@ -90,5 +90,5 @@ def get_config(arg: str | None = None):
     c.train.batch_size, c.train.num_steps, c.train.log_every, c.train.checkpoint_every = 8, 3, 1, 3
     c.optim.lr, c.optim.warmup_steps = 1e-3, 1
     c.eval.knn_k, c.eval.linear_probe, c.eval.batch_size = 5, False, 64
-    c.finetune.steps, c.finetune.batch_size, c.finetune.warmup_steps = 3, 8, 1
+    c.finetune.steps, c.finetune.batch_size, c.finetune.warmup_steps, c.finetune.lr = 20, 8, 2, 1e-3
   return c

@@ -91,50 +91,91 @@ def _with_adapters(config, params, adapter_dim: int):
   from flax import nnx
 
   from sslax.methods import make_method
+  from sslax.models.functional import copy_by_path, split_model
 
-  if "adapter_dim" not in config.model:
-    raise ValueError(f"finetune.adapter_dim: expected 0 for model.name={config.model.name!r} (adapters exist for "
-                     f"the Transformer language models), got {adapter_dim}")
+  _check_adapters(config, adapter_dim)
   with_adapters = type(config)(config.to_dict())
   with_adapters.model.adapter_dim = adapter_dim
-  from sslax.train.state import split_model
-
   graphdef, fresh, _ = split_model(make_method(with_adapters).build_model(nnx.Rngs(config.seed)))
-  old = {jax.tree_util.keystr(p): v for p, v in jax.tree_util.tree_leaves_with_path(jax.device_get(params))}
-  copied = jax.tree_util.tree_map_with_path(lambda p, v: old.get(jax.tree_util.keystr(p), v), fresh)
-  missing = [k for k, _ in jax.tree_util.tree_leaves_with_path(fresh) if jax.tree_util.keystr(k) not in old
-             and "adapter" not in jax.tree_util.keystr(k)]
+  copied, missing = copy_by_path(fresh, jax.device_get(params))
+  missing = [m for m in missing if "adapter" not in m]
   if missing:
     raise ValueError(f"finetune.adapter_dim: the pretrained network lacks {len(missing)} parameters of the "
-                     f"adapter network, e.g. {jax.tree_util.keystr(missing[0])}")
+                     f"adapter network, e.g. {missing[0]}")
   return copied, graphdef
 
 
+def _check_adapters(config, adapter_dim: int) -> None:
+  if adapter_dim and "adapter_dim" not in config.model:
+    raise ValueError(f"finetune.adapter_dim: expected 0 for model.name={config.model.name!r} (adapters exist for "
+                     f"the Transformer language models), got {adapter_dim}")
+
+
+def finetune_config(config, data_config, *, backbone: str, task: str, num_classes: int, batch_size: int,
+                    tag_names=None):
+  """The config of a fine-tuning run: the pretraining `config` on `data_config` (the labelled
+  data), `method.name = task` ('classify' or 'tag') over `method.backbone`, AdamW with warm-up
+  and cosine decay to 0 as `finetune.*` says, parameter masks for `finetune.freeze` and (with
+  adapters) `finetune.train_only`; the head is always trained."""
+  import ml_collections
+
+  from sslax.config import base_config
+
+  ft = config.finetune
+  c = ml_collections.ConfigDict(config.to_dict())
+  c.data = ml_collections.ConfigDict(data_config.to_dict())
+  c.method.backbone, c.method.name = backbone, task
+  c.finetune.num_classes, c.finetune.tag_names = int(num_classes), tuple(tag_names or ())
+  if ft.adapter_dim:
+    c.model.adapter_dim = int(ft.adapter_dim)
+  c.optim = base_config().optim
+  c.optim.update({"name": "adamw", "lr": ft.lr, "scale_lr_with_batch": False, "weight_decay": ft.weight_decay,
+                  "warmup_steps": ft.warmup_steps, "final_lr_fraction": 0.0, "grad_clip_norm": 0.0})
+  c.optim.freeze = tuple(ft.freeze)
+  c.optim.train_only = tuple(ft.train_only) if ft.adapter_dim else ()
+  c.optim.always = ("head",)
+  c.train.update({"num_steps": int(ft.steps), "batch_size": int(batch_size), "log_every": max(1, ft.steps // 10),
+                  "checkpoint_every": max(1, ft.steps // 2), "knn_every": 0})
+  c.eval.linear_probe = False
+  c.lock()
+  return c
+
+
 def _finetune(args) -> int:
-  """Fine-tunes the whole network with a linear head on `finetune.per_group` labelled examples per
+  """Fine-tunes the network with a linear head on `finetune.per_group` labelled examples per
   combination of `finetune.group_by` (0: all), from the checkpoint or (`--random_init`) from scratch.
-  Token labels (word-tagged probe data, `data.tag_key`) fine-tune a tagger: the head on every token."""
+  Token labels (word-tagged probe data, `data.tag_key`) fine-tune a tagger: the head on every token.
+
+  The fine-tuning is a run of its own (`sslax.methods.classify` / `tag` through the train loop),
+  under `--finetune_dir` (default: `<workdir>/finetune/<init>-<hash of its config>`), so running
+  the same command again resumes it; another setting gets another directory."""
+  import hashlib
+  import tempfile
+
+  import jax
   import numpy as np
 
-  from sslax.eval.finetune import few_labels, finetune_classifier
-  from sslax.train.loop import eval_data
+  from sslax.data.sources import Subset
+  from sslax.eval.finetune import few_labels
+  from sslax.methods import method_class
+  from sslax.optim import count_trained
+  from sslax.train.loop import eval_data, train
 
   config = _load(args)
   ft = config.finetune
+  _check_adapters(config, ft.adapter_dim)
   method, mesh, state, train_src, eval_src = _restore(args, config)
   evals = eval_data(config, method, train_src, eval_src)
   if evals.probe_train is None:
     raise ValueError("eval.probe_data: expected labelled data to fine-tune on, got none (the pretraining data "
                      "has no labels)")
   train_src, eval_src = evals.probe_train, evals.probe_test
-  params, graphdef = state.params, state.graphdef
-  if ft.adapter_dim:
-    params, graphdef = _with_adapters(config, params, ft.adapter_dim)
   first = train_src[0]
   if ft.label not in first:
     raise ValueError(f"finetune.label: expected one of the probe data's fields {sorted(first)}, got {ft.label!r}")
   tag_names = None
-  if np.ndim(first[ft.label]) == 1:  # one label per token: token classification
+  per_token = np.ndim(first[ft.label]) == 1
+  if per_token:  # one label per token: token classification
     if ft.per_group:
       raise ValueError(f"finetune.per_group: expected 0 (every sentence) for token labels {ft.label!r}, "
                        f"got {ft.per_group}")
@@ -149,13 +190,26 @@ def _finetune(args) -> int:
     indices = (few_labels(labels, ft.per_group, ft.group_by, seed=config.seed) if ft.per_group
                else np.arange(len(train_src)))
     num_classes = int(max(labels[ft.label].max(), max(int(eval_src[i][ft.label]) for i in range(len(eval_src)))) + 1)
-  report = finetune_classifier(
-      method, params, state.batch_stats, graphdef, train_src, indices, eval_src, mesh,
-      label_key=ft.label, num_classes=num_classes, steps=ft.steps, lr=ft.lr, weight_decay=ft.weight_decay,
-      batch_size=ft.batch_size, warmup_steps=ft.warmup_steps, freeze=tuple(ft.freeze),
-      train_only=tuple(ft.train_only) if ft.adapter_dim else (),
-      seed=config.seed, tag_names=tag_names)
-  report["step"] = int(state.step)
+  n, n_dev = len(indices), mesh.devices.size
+  batch_size = max(n_dev, min(ft.batch_size, n) // n_dev * n_dev)
+  # fewer labelled examples than a batch: each is repeated the same number of times
+  labelled = Subset(train_src, np.tile(indices, -(-batch_size // n)))
+  probe = method.probe_data() or config.data
+  run_config = finetune_config(config, probe, backbone=method.name, task="tag" if per_token else "classify",
+                               num_classes=num_classes, batch_size=batch_size, tag_names=tag_names)
+  task = method_class(run_config.method.name)(run_config, pretrained=jax.device_get((state.params, state.batch_stats)))
+  workdir = args.finetune_dir
+  if not workdir:
+    init = "random" if args.random_init else f"step{int(state.step)}"
+    digest = hashlib.sha1(run_config.to_json_best_effort(sort_keys=True).encode()).hexdigest()[:10]
+    workdir = (os.path.join(args.workdir, "finetune", f"{init}-{digest}") if args.workdir
+               else tempfile.mkdtemp(prefix="sslax-finetune-"))
+  result = train(run_config, workdir, progress=not args.no_progress, method=task, sources=(labelled, eval_src))
+  report = dict(result.report)
+  report.update({"num_labelled": int(n), "step": int(state.step), "finetune_dir": workdir,
+                 "trained_params": count_trained(result.state.params, freeze=run_config.optim.freeze,
+                                                 train_only=run_config.optim.train_only,
+                                                 always=run_config.optim.always)})
   return _report(args, report)
 
 
@@ -318,6 +372,8 @@ def main(argv=None) -> int:
     sub.choices[name].add_argument("--random_init", action="store_true",
                                    help="start from the network at random init (seed from the config)")
     sub.choices[name].add_argument("--output", help="also write the report as JSON here")
+  sub.choices["finetune"].add_argument("--finetune_dir", help="the fine-tuning run's workdir (checkpoints, "
+                                       "metrics; resumed when it has them); default under --workdir")
   pl = sub.add_parser("plan", help="compile a recipe for TPU topologies and report what each chip needs")
   pl.add_argument("--config", required=True)
   pl.add_argument("--set", action="append", metavar="KEY=VALUE")

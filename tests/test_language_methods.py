@@ -30,7 +30,7 @@ def text_dirs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bert_run(text_dirs, tmp_path_factory):
-  config = text_smoke_config("bert", *text_dirs, **{"finetune.steps": 60, "finetune.batch_size": 16,
+  config = text_smoke_config("bert", *text_dirs, **{"finetune.steps": 100, "finetune.batch_size": 16,
                                                      "finetune.lr": 1e-2, "finetune.warmup_steps": 5})
   workdir = tmp_path_factory.mktemp("bert_run")
   return config, train(config, str(workdir), progress=False), workdir
@@ -224,7 +224,8 @@ def test_adapters_start_as_the_identity_and_finetune_trains_only_them(tmp_path, 
   # depth 1, width 32, bottleneck 4: 2 adapters of 32*4+4 + 4*32+32, 4 layer norms of 2*32, a head of 32*2+2
   assert adapters["trained_params"] == 2 * (132 + 160) + 4 * 64 + 66
   assert adapters["trained_params"] < full["trained_params"] / 10
-  # 60 steps learn the sentiment words: far above the majority class (0.54); measured 0.85 / 1.0
+  # 100 steps learn the sentiment words: far above the majority class (0.54); measured 0.84 / 1.0 (at 60 steps
+  # the fine-tuning loop this replaced measured 0.76-0.85 over seeds 0-3 for adapters, the train loop 0.74-0.77)
   assert adapters["top1"] > 0.75 and full["top1"] > 0.75, (adapters, full)
 
 

@@ -82,7 +82,7 @@ def _tagging_config(tmp_path, root, workdir, **finetune):
            "eval_split": "test", "text_format": "conll", "conll_columns": ["tokens", "ner"],
            "conll_separator": "\t", "text_key": "tokens", "tag_key": "ner", "packing": "none",
            "on_bad_example": "error"}
-  settings = {"label": "tags", "group_by": [], "per_group": 0, "steps": 150, "lr": 1e-2, "batch_size": 16,
+  settings = {"label": "tags", "group_by": [], "per_group": 0, "steps": 200, "lr": 1e-2, "batch_size": 16,
               **finetune}
   cfg = tmp_path / "tagging.py"
   cfg.write_text(

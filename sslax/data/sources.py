@@ -43,6 +43,30 @@ class ArraySource:
     return f"ArraySource(n={len(self)}, image_shape={self.images.shape[1:]})"
 
 
+class Subset:
+  """The records `indices` of a random-access `source`, in that order (repeats allowed): a few
+  labelled examples of a split. Attributes of the source (`tag_names`) pass through."""
+
+  def __init__(self, source, indices):
+    self.source, self.indices = source, [int(i) for i in indices]
+    if not self.indices:
+      raise ValueError("indices: expected at least one example, got none")
+
+  def __len__(self) -> int:
+    return len(self.indices)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    return self.source[self.indices[index]]
+
+  def __getattr__(self, name):
+    if name in ("source", "indices"):
+      raise AttributeError(name)
+    return getattr(self.source, name)
+
+  def __repr__(self) -> str:
+    return f"Subset(n={len(self)}, of={self.source!r})"
+
+
 def digits_arrays(split: str, test_fraction: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
   """scikit-learn's bundled `load_digits` (1,797 8x8 handwritten digits, UCI) as uint8 [N, 8, 8, 1].
 

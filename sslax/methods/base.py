@@ -52,7 +52,7 @@ from sslax.eval import KNN, LinearProbe
 
 _REGISTRY: dict[str, type] = {}
 # modules of this package that hold shared parts, not a method
-_NOT_METHODS = {"base", "two_view", "language"}
+_NOT_METHODS = {"base", "two_view", "language", "downstream"}
 
 
 def register(name: str) -> Callable[[type], type]:

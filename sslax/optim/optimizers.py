@@ -4,6 +4,8 @@ from __future__ import annotations
 import jax
 import optax
 
+from sslax.optim.masks import masked
+
 
 def decay_mask(params):
   """True for weights that get weight decay / LARS adaptation: kernels, not biases or norm scales.
@@ -53,4 +55,7 @@ def make_optimizer(optim_config, total_steps: int, global_batch_size: int) -> op
     raise ValueError(f"optim.name: expected one of ['adamw', 'lars', 'sgd'], got {name!r}")
   if optim_config.get("grad_clip_norm", 0.0):
     tx = optax.chain(optax.clip_by_global_norm(optim_config.grad_clip_norm), tx)
-  return tx
+  # `optim.freeze` / `optim.train_only`: parameter masks (frozen encoder, adapters); `optim.always`
+  # paths (a downstream head) are trained whatever the masks say
+  return masked(tx, freeze=tuple(optim_config.get("freeze", ())), train_only=tuple(optim_config.get("train_only", ())),
+                always=tuple(optim_config.get("always", ())))

@@ -115,7 +115,8 @@ def _check_finite(state, config, writer, step: int, metrics=None) -> None:
                          "Set train.nonfinite_policy='skip' to drop such steps and go on")
 
 
-def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = None) -> TrainResult | None:
+def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = None, method=None,
+          sources=None) -> TrainResult | None:
   """Runs (or resumes) pretraining as `config` says, writing everything under `workdir`.
 
   Writes the resolved config, metrics.jsonl, TensorBoard events, Orbax
@@ -124,14 +125,20 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
 
   `stop_at` stops after that step with a committed checkpoint and no
   evaluation (returns None), as a preempted job would; running again resumes.
+  `method` (default `make_method(config)`) and `sources` ((train, eval) random-access sources;
+  default `config.data`'s splits) let a caller run a method it built itself, e.g. a downstream
+  task holding pretrained weights on a few labelled examples (`sslax finetune`).
   """
   validate_config(config)
   warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
   os.makedirs(workdir, exist_ok=True)
   mesh = make_mesh(config.mesh)
-  method = make_method(config)
-  train_source = get_source(config.data, config.data.train_split)
-  eval_source = get_source(config.data, config.data.eval_split)
+  method = method if method is not None else make_method(config)
+  if sources is not None:
+    train_source, eval_source = sources
+  else:
+    train_source = get_source(config.data, config.data.train_split)
+    eval_source = get_source(config.data, config.data.eval_split)
   _check_inputs(method, train_source, config, mesh.devices.size)
   evals = eval_data(config, method, train_source, eval_source)
 

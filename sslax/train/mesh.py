@@ -8,6 +8,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from sslax.optim.masks import path_name as leaf_path  # noqa: F401  (sslax.train.mesh.leaf_path)
+
 
 def make_mesh(axes: Mapping[str, int], devices: Sequence[jax.Device] | None = None) -> Mesh:
   """Builds a mesh from {axis name: size}; one size may be -1 to take the remaining devices.
@@ -30,19 +32,6 @@ def make_mesh(axes: Mapping[str, int], devices: Sequence[jax.Device] | None = No
   # Fewer than all devices (e.g. {"data": 4} on 8) uses the first ones: resuming a run on a
   # smaller slice, or a quick run that leaves devices free.
   return Mesh(np.asarray(devices[:int(np.prod(sizes))]).reshape(sizes), tuple(names))
-
-
-def leaf_path(path) -> str:
-  """A pytree key path as 'params/encoder/conv1/kernel' (what `sharding.rules` regexes match)."""
-  parts = []
-  for key in path:
-    name = getattr(key, "key", getattr(key, "name", getattr(key, "idx", None)))
-    if name is None:
-      name = str(key)
-    if name == "value":  # nnx.Variable's payload
-      continue
-    parts.append(str(name))
-  return "/".join(parts)
 
 
 def _fsdp_spec(shape, axis: str, axis_size: int) -> PartitionSpec:
