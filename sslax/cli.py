@@ -217,7 +217,6 @@ def _generate(args) -> int:
   """Continues `--prompt` with a GPT checkpoint (key/value cache; greedy at temperature 0)."""
   import jax
   import numpy as np
-  from flax import nnx
 
   from sslax.data.tokenize import data_tokenizer
   from sslax.models.language import GPT, generate
@@ -249,7 +248,6 @@ def _generate(args) -> int:
 def _fewshot(args) -> int:
   """In-context accuracy of a GPT checkpoint on `eval.fewshot.data` (e.g. SST-2) for each --shots."""
   import jax
-  from flax import nnx
 
   from sslax.data.packing import raw_text_source
   from sslax.data.tokenize import data_tokenizer

@@ -13,7 +13,6 @@ resampling uses `scipy.signal.resample_poly`.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import math
 import os
@@ -24,7 +23,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from sslax.data.sources import DEFAULT_DATA_DIR, BadExampleError, prepared_sources
+from sslax.data.builders import DEFAULT_DATA_DIR, BadExampleError, LocalFiles, prepared_sources
 
 FSDD_PATTERN = r"(?P<label>\d+)_(?P<speaker>[^_]+)_(?P<index>\d+)\.wav"
 _FILTER = re.compile(r"^\s*(\w+)\s*(<=|>=|==|!=|<|>)\s*(-?\d+)\s*$")
@@ -104,19 +103,19 @@ def _sorted_names(values) -> list[str]:
 def _audio_folder_builder_cls():
   import tensorflow_datasets as tfds
 
-  class AudioFolderArrays(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  class AudioFolderArrays(LocalFiles, tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Local wav folders or tars -> TFDS array_record of decoded float32 waveforms."""
 
     VERSION = tfds.core.Version("1.0.0")
+    empty_split = "no usable wav files in {path} (after data.split_filter; expected at least one)"
 
     def __init__(self, *, split_paths: Mapping[str, str], split_filters: Mapping[str, str], pattern: str,
                  labels_csv: str | None, sample_rate: int, on_bad_example: str = "error", **kwargs):
-      self._split_paths = {k: Path(v) for k, v in split_paths.items()}
+      self._local_files(split_paths, on_bad_example)
       self._filters = {k: parse_split_filter(v, f"data.split_filter.{k}")[0] for k, v in split_filters.items()}
       self._pattern = re.compile(pattern)
       self._csv = _read_labels_csv(labels_csv) if labels_csv else None
-      self._rate, self._on_bad = int(sample_rate), on_bad_example
-      self.skipped: list[str] = []
+      self._rate = int(sample_rate)
       labels, speakers = set(), set()
       for split, path in self._split_paths.items():
         for name in self._names(path):
@@ -128,10 +127,8 @@ def _audio_folder_builder_cls():
         raise ValueError(f"data.paths: no wav files matching data.filename_pattern {pattern!r} (or listed in "
                          f"data.labels_csv) in {sorted(str(p) for p in self._split_paths.values())}")
       self._labels, self._speakers = _sorted_names(labels), _sorted_names(speakers)
-      key = "|".join(f"{k}={p.resolve()}:{p.stat().st_mtime_ns}" for k, p in sorted(self._split_paths.items()))
-      key += f"|{sorted(split_filters.items())}|{pattern}|{labels_csv}|{sample_rate}|bad={on_bad_example}"
-      first = next(iter(self._split_paths.values()))
-      name = f"{first.name.split('.')[0]}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+      name = self.cache_name(f"|{sorted(split_filters.items())}|{pattern}|{labels_csv}|{sample_rate}|"
+                             f"bad={on_bad_example}")
       super().__init__(config=tfds.core.BuilderConfig(name=name), **kwargs)
 
     @staticmethod
@@ -155,14 +152,10 @@ def _audio_folder_builder_cls():
           "speaker": tfds.features.ClassLabel(names=self._speakers),
       }))
 
-    def _split_generators(self, dl_manager):
-      return {split: self._generate_examples(split, path) for split, path in self._split_paths.items()}
-
-    def _generate_examples(self, split, path):
+    def _read_split(self, split, path):
       keep = self._filters.get(split)
       label_index = {c: i for i, c in enumerate(self._labels)}
       speaker_index = {c: i for i, c in enumerate(self._speakers)}
-      count = 0
       for name, data in _iter_wav_files(path):
         fields = self._fields(path, name)
         if fields is None or (keep is not None and not keep(fields)):
@@ -171,16 +164,10 @@ def _audio_folder_builder_cls():
         try:
           audio = decode_wav(where, data, self._rate)
         except BadExampleError as e:
-          if self._on_bad == "error":
-            raise BadExampleError(f"{e} (set data.on_bad_example='skip' to leave such files out)") from None
-          self.skipped.append(str(e))
+          yield name, e
           continue
-        count += 1
         yield name, {"audio": audio, "label": label_index[fields["label"]],
                      "speaker": speaker_index[fields.get("speaker", "")]}
-      if not count:
-        raise ValueError(f"data.paths.{split}: split {split!r} is empty: no usable wav files in {path} "
-                         f"(after data.split_filter; expected at least one)")
 
   return AudioFolderArrays
 

@@ -18,12 +18,11 @@ are collected from the files (sorted, so ids are stable across runs and splits).
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from sslax.data.sources import DEFAULT_DATA_DIR, BadExampleError, prepared_sources
+from sslax.data.builders import DEFAULT_DATA_DIR, BadExampleError, LocalFiles, prepared_sources
 
 CONLL2003_COLUMNS = ("tokens", "pos", "chunks", "ner")
 
@@ -74,27 +73,25 @@ def _conll_builder_cls():
   import tensorflow_datasets as tfds
   from tensorflow_datasets.core.dataset_builders.conll import conll_dataset_builder as conll_builder
 
-  class ConllFileExamples(conll_builder.ConllDatasetBuilder, skip_registration=True):
+  class ConllFileExamples(LocalFiles, conll_builder.ConllDatasetBuilder, skip_registration=True):
     """Local CoNLL files -> TFDS array_record of {"tokens": [text], <tag>: [class label]}."""
 
     VERSION = tfds.core.Version("1.0.0")
+    bad_examples = "sentences"
+    empty_split = "no sentence in {path} (expected at least one)"
 
     def __init__(self, *, split_paths: Mapping[str, str], columns: Sequence[str], separator: str,
                  on_bad_example: str = "error", **kwargs):
       if not columns or columns[0] != "tokens" or len(set(columns)) != len(columns):
         raise ValueError(f"data.conll_columns: expected distinct names starting with 'tokens', got {list(columns)}")
-      self._split_paths = {k: Path(v) for k, v in split_paths.items()}
-      self._columns, self._separator, self._on_bad = tuple(columns), separator, on_bad_example
-      self.skipped: list[str] = []
+      self._local_files(split_paths, on_bad_example)
+      self._columns, self._separator = tuple(columns), separator
       self._names = _tag_names(list(self._split_paths.values()), self._columns, separator)
-      key = "|".join(f"{k}={p.resolve()}:{p.stat().st_mtime_ns}" for k, p in sorted(self._split_paths.items()))
-      key += f"|{self._columns}|{separator!r}|bad={on_bad_example}|{json.dumps(self._names)}"
-      first = next(iter(self._split_paths.values()))
       features = collections.OrderedDict(
           [("tokens", tfds.features.Sequence(tfds.features.Text()))]
           + [(c, tfds.features.Sequence(tfds.features.ClassLabel(names=self._names[c]))) for c in self._columns[1:]])
       config = conll_builder.ConllBuilderConfig(
-          name=f"{first.name.split('.')[0]}_{hashlib.sha1(key.encode()).hexdigest()[:10]}",
+          name=self.cache_name(f"|{self._columns}|{separator!r}|bad={on_bad_example}|{json.dumps(self._names)}"),
           separator=separator, ordered_features=features)
       super().__init__(config=config, **kwargs)
 
@@ -102,22 +99,10 @@ def _conll_builder_cls():
       # file order kept (sentences of a document stay in order, as in the text builder)
       return self.dataset_info_from_configs(features=self.builder_config.features_dict, disable_shuffling=True)
 
-    def _split_generators(self, dl_manager):
-      return {split: self._examples(split, path) for split, path in self._split_paths.items()}
-
-    def _examples(self, split, path):
-      count = 0
+    def _read_split(self, split, path):
       for start, sentence in read_conll_sentences(path, len(self._columns), self._separator):
-        if isinstance(sentence, BadExampleError):
-          if self._on_bad == "error":
-            raise BadExampleError(f"{sentence} (set data.on_bad_example='skip' to leave such sentences out)")
-          self.skipped.append(str(sentence))
-          continue
-        count += 1
-        yield f"{start:09d}", {c: [fields[i] for fields in sentence] for i, c in enumerate(self._columns)}
-      if not count:
-        raise ValueError(f"data.paths.{split}: split {split!r} is empty: no sentence in {path} "
-                         "(expected at least one)")
+        yield f"{start:09d}", (sentence if isinstance(sentence, BadExampleError)
+                               else {c: [fields[i] for fields in sentence] for i, c in enumerate(self._columns)})
 
   return ConllFileExamples
 

@@ -198,7 +198,7 @@ def tag_rows(token_lists: list[np.ndarray], word_ids: list[list[int | None]], ta
 
 def raw_text_source(data_config, split: str):
   """The untokenized split: local text files through their TFDS builder, or TFDS by name."""
-  from sslax.data.sources import tfds_source
+  from sslax.data.builders import tfds_source
 
   if data_config.source == "text_files":
     from sslax.data.text import text_file_sources
@@ -280,7 +280,7 @@ def packed_text_source(data_config, split: str) -> PackedTokens:
   `data.split_range` {split: (start, end)} keeps that fraction of the split's rows, in file order
   (e.g. {"train": (0, 0.9), "test": (0.9, 1)} on one file: the last 10% held out).
   """
-  from sslax.data.sources import DEFAULT_DATA_DIR
+  from sslax.data.builders import DEFAULT_DATA_DIR
   from sslax.data.tokenize import data_tokenizer
 
   seq_len, packing, framing = int(data_config.seq_len), data_config.get("packing", "concat"), data_config.framing

@@ -14,11 +14,10 @@ Records: {"text": bytes (UTF-8), "label": int}, in file order. Tokenization happ
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from sslax.data.sources import DEFAULT_DATA_DIR, BadExampleError, prepared_sources
+from sslax.data.builders import DEFAULT_DATA_DIR, BadExampleError, LocalFiles, prepared_sources
 
 
 def read_text_examples(path: Path, fmt: str, text_column: str | None, label_column: str | None
@@ -69,23 +68,20 @@ def _text_builder_cls():
   import numpy as np
   import tensorflow_datasets as tfds
 
-  class TextFileExamples(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  class TextFileExamples(LocalFiles, tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Local text / TSV files -> TFDS array_record of {"text", "label"}."""
 
     VERSION = tfds.core.Version("1.0.0")
+    bad_examples = "rows"
+    empty_split = "no usable text in {path} (expected at least one example)"
 
     def __init__(self, *, split_paths: Mapping[str, str], fmt: str, text_column: str | None, label_column: str | None,
                  on_bad_example: str = "error", **kwargs):
       if fmt not in ("lines", "tsv"):
         raise ValueError(f"data.text_format: expected 'lines', 'tsv' or 'conll', got {fmt!r}")
-      self._split_paths = {k: Path(v) for k, v in split_paths.items()}
+      self._local_files(split_paths, on_bad_example)
       self._fmt, self._text_column, self._label_column = fmt, text_column, label_column
-      self._on_bad = on_bad_example
-      self.skipped: list[str] = []
-      key = "|".join(f"{k}={p.resolve()}:{p.stat().st_mtime_ns}" for k, p in sorted(self._split_paths.items()))
-      key += f"|{fmt}|{text_column}|{label_column}|bad={on_bad_example}"
-      first = next(iter(self._split_paths.values()))
-      name = f"{first.name.split('.')[0]}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+      name = self.cache_name(f"|{fmt}|{text_column}|{label_column}|bad={on_bad_example}")
       super().__init__(config=tfds.core.BuilderConfig(name=name), **kwargs)
 
     def _info(self):
@@ -93,22 +89,9 @@ def _text_builder_cls():
       return tfds.core.DatasetInfo(builder=self, disable_shuffling=True, features=tfds.features.FeaturesDict({
           "text": tfds.features.Text(), "label": tfds.features.Scalar(dtype=np.int64)}))
 
-    def _split_generators(self, dl_manager):
-      return {split: self._generate_examples(split, path) for split, path in self._split_paths.items()}
-
-    def _generate_examples(self, split, path):
-      count = 0
+    def _read_split(self, split, path):
       for number, text, label in read_text_examples(path, self._fmt, self._text_column, self._label_column):
-        if isinstance(text, BadExampleError):
-          if self._on_bad == "error":
-            raise BadExampleError(f"{text} (set data.on_bad_example='skip' to leave such rows out)")
-          self.skipped.append(str(text))
-          continue
-        count += 1
-        yield f"{number:09d}", {"text": text, "label": label}
-      if not count:
-        raise ValueError(f"data.paths.{split}: split {split!r} is empty: no usable text in {path} "
-                         "(expected at least one example)")
+        yield f"{number:09d}", text if isinstance(text, BadExampleError) else {"text": text, "label": label}
 
   return TextFileExamples
 

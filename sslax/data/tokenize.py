@@ -102,7 +102,7 @@ def check_special_ids(tok, special_ids: dict, where: str) -> None:
 def tokenizer_cache_path(data_config) -> str:
   """Where the tokenizer trained for `data_config` lives: keyed by the training files (path and
   modification time), their format and the tokenizer kind and size, next to the prepared datasets."""
-  from sslax.data.sources import DEFAULT_DATA_DIR
+  from sslax.data.builders import DEFAULT_DATA_DIR
 
   paths = data_config.paths
   train = paths[data_config.train_split]
