@@ -285,20 +285,14 @@ def _fewshot(args) -> int:
 
 
 def _bench(argv: list[str]) -> int:
-  """`sslax bench [--script PATH] ARGS...`: runs a checkout's experiments/bench.py with ARGS (it needs
-  PyTorch, which the package never imports)."""
-  script = os.path.join("experiments", "bench.py")
-  if argv[:1] == ["--script"] and len(argv) > 1:
-    script, argv = argv[1], argv[2:]
-  if not os.path.exists(script):
-    print(f"sslax bench: error: --script: expected the path of experiments/bench.py (run from a checkout), got "
-          f"{script!r}, which does not exist", file=sys.stderr)
-    return 2
-  import runpy
+  """`sslax bench ARGS`: sslax's step against the PyTorch references, side by side (`sslax.bench`)."""
+  from sslax.bench import main as bench_main
 
-  sys.argv = [script] + argv
-  runpy.run_path(script, run_name="__main__")
-  return 0
+  try:
+    return bench_main(argv)
+  except ValueError as e:  # a bad option or path, named before anything is compiled
+    print(f"sslax bench: error: {e}", file=sys.stderr)
+    return 2
 
 
 def _plan(args) -> int:

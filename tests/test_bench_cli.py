@@ -1,22 +1,40 @@
-"""`sslax bench` hands its arguments to experiments/bench.py; a missing script is named."""
+"""`sslax bench` from the package: recipes from a checkout's experiments/, any --config from anywhere,
+the PyTorch references from experiments/bench_torch.py; bad paths are named."""
+import json
 import os
 
 from helpers import ROOT
 from sslax.cli import main
 
 
-def test_bench_missing_script_is_named(capsys):
-  assert main(["bench", "--script", "no/such/bench.py", "--workloads", "bert"]) == 2
-  assert "--script: expected the path of experiments/bench.py" in capsys.readouterr().err
+def test_bench_missing_references_are_named(capsys):
+  assert main(["bench", "--references", "no/such/bench_torch.py", "--workloads", "bert"]) == 2
+  assert "--references: expected the path of experiments/bench_torch.py" in capsys.readouterr().err
 
 
-def test_bench_script_parses_its_own_arguments(capsys):
+def test_bench_parses_its_own_arguments(capsys):
   import pytest
 
   with pytest.raises(SystemExit) as e:
-    main(["bench", "--script", os.path.join(ROOT, "experiments", "bench.py"), "--workloads", "bert", "--help"])
+    main(["bench", "--workloads", "bert", "--help"])
   assert e.value.code == 0
   assert "--compute_dtype" in capsys.readouterr().out
+
+
+def test_bench_runs_outside_a_checkout_on_a_config_of_ones_own(tmp_path, monkeypatch, capsys):
+  monkeypatch.chdir(tmp_path)  # no experiments/ here, as after `pip install sslax`
+  monkeypatch.delenv("SSLAX_EXPERIMENTS", raising=False)
+  assert main(["bench", "--workloads", "bert"]) == 2
+  assert "--experiments: expected the folder of the recipes' configs" in capsys.readouterr().err
+  (tmp_path / "mine.py").write_text("from sslax.quickstart import digits_config\n\n\n"
+                                    "def get_config(arg=None):\n  return digits_config('smoke')\n")
+  out = tmp_path / "bench.json"
+  assert main(["bench", "--config", "mine.py", "--warmup", "0", "--rounds", "1", "--steps", "2",
+               "--output", str(out)]) == 0
+  rows = json.loads(out.read_text())["rows"]
+  assert [r["workload"] for r in rows] == ["simclr"] and len(rows[0]["sslax_times"]) == 2
+  assert rows[0]["flops_per_step"] > 0 and rows[0]["sslax_s"] > 0
+  assert "no PyTorch references" in capsys.readouterr().out
 
 
 def test_the_bench_references_losses_equal_sslax_losses(monkeypatch):
