@@ -297,10 +297,12 @@ def base_config() -> ml_collections.ConfigDict:
   # `sslax finetune`: per_group labelled examples per combination of group_by (0: every example).
   # adapter_dim > 0 inserts bottleneck adapters in every Transformer block and trains only the
   # parameters whose path contains one of train_only (default: adapters, layer norms, the head).
+  # train_mode: the network trains as in pretraining (augmentation, batch statistics, dropout);
+  # False: as it is evaluated (sslax.methods.downstream).
   c.finetune = ml_collections.ConfigDict({
       "label": "label", "per_group": 0, "group_by": ("label",), "steps": 300, "lr": 1e-3,
       "weight_decay": 0.01, "batch_size": 64, "warmup_steps": 30, "freeze": (), "adapter_dim": 0,
-      "train_only": ("adapter", "norm")})
+      "train_only": ("adapter", "norm"), "train_mode": False})
   c.eval = ml_collections.ConfigDict({
       "knn_k": 200, "knn_temperature": 0.07, "batch_size": 512, "linear_probe": True,
       "monitor_max_train": 10000})

@@ -14,7 +14,8 @@ loop, the pipeline, `sslax plan` and the evaluators call its hooks:
 | `loss(model, batch, method_state, key, step, target)` | `(loss, aux, method_state)`, pure and jittable | required |
 | `refresh_every`, `refresh(state, data, mesh, step)` | host-side work before every `refresh_every`-th step (k-means on features, pseudo-labels); returns the new `TrainState` | 0: never |
 | `features(model, inputs)` | frozen features [B, D] for the probes | `model.encode(inputs[first key])` |
-| `token_features(model, inputs)` | per-token features [B, L, D] (token tagging) | an error |
+| `train_features(model, inputs, key)` | `features` in training mode (augmentation, batch statistics, dropout), for a head trained through the network | `features` |
+| `token_features(model, inputs, key=None)` | per-token features [B, L, D] (token tagging); dropout from `key` | an error |
 | `heldout(model, inputs, key)` | `{name: (sum, count)}` for `HeldoutMetrics` | an error |
 | `evaluators()` | what the run reports (`sslax.eval`) | `KNN()`, `LinearProbe()` |
 | `probe_data()` | the labelled data config the probes read, or None (the pretraining data) | `eval.probe_data` |
@@ -144,8 +145,14 @@ class Method:
     """Frozen evaluation-mode features [B, D]: the encoder's pooled output of the first input."""
     return model.encode(inputs[self.inputs.keys[0]], train=False)
 
-  def token_features(self, model: nnx.Module, inputs: dict[str, jax.Array]) -> jax.Array:
-    """Per-token features [B, L, D] for token tagging; only token models have them."""
+  def train_features(self, model: nnx.Module, inputs: dict[str, jax.Array], key: jax.Array) -> jax.Array:
+    """`features` as the network trains: the method's augmentation, batch statistics and dropout
+    drawn from `key` (fine-tuning with `finetune.train_mode`). Default: `features` unchanged."""
+    return self.features(model, inputs)
+
+  def token_features(self, model: nnx.Module, inputs: dict[str, jax.Array], key=None) -> jax.Array:
+    """Per-token features [B, L, D] for token tagging (dropout from `key` when given); only token
+    models have them."""
     raise ValueError(f"method.name: {self.name!r} has no per-token features (expected a token model such as "
                      "'bert' or 'gpt')")
 

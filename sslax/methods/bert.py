@@ -112,8 +112,9 @@ class BertMLM(TokenMethod):
     n = m["num_targets"]
     return {"mlm_loss": (m["mlm_loss"] * n, n), "mlm_accuracy": (m["mlm_accuracy"] * n, n)}
 
-  def token_features(self, model: BERT, inputs) -> jax.Array:
-    """The last layer's state of every token, [B, L, D] float32 (token classification)."""
+  def token_features(self, model: BERT, inputs, key=None) -> jax.Array:
+    """The last layer's state of every token, [B, L, D] float32 (token classification); with
+    `key`, dropout drawn from it (training mode)."""
     valid = inputs["segments"] > 0
-    hidden, _ = model(inputs["ids"], valid, segments=inputs["segments"], positions=inputs["positions"])
+    hidden, _ = model(inputs["ids"], valid, key=key, segments=inputs["segments"], positions=inputs["positions"])
     return hidden.astype(jnp.float32)

@@ -20,8 +20,11 @@ Decisions:
   fine-tuning run's own checkpoint over it: resuming is exact.
 - The head starts at zero (the reference fine-tuning scripts' choice for
   few labels: the first steps move the head, not the pretrained features).
-- The backbone runs as its `features` hook does: evaluation mode (running
-  batch-norm statistics, no dropout), as the fine-tuning this replaces did.
+- The backbone runs as its `features` hook does (evaluation mode: running
+  batch-norm statistics, no augmentation, no dropout), as the fine-tuning
+  this replaces did; with `finetune.train_mode` it trains as in pretraining
+  (`train_features`: the method's augmentation, batch statistics updated,
+  dropout). Evaluation always uses `features`.
 """
 from __future__ import annotations
 
@@ -103,10 +106,13 @@ class Downstream(Method):
   def probe_data(self):
     return None  # the run's own data is labelled: the evaluators read its eval split
 
-  def backbone_features(self, backbone: nnx.Module, inputs) -> jax.Array:
-    """[B, D] (classify) or [B, L, D] (tag) from the backbone's hooks."""
-    hook = self.backbone.token_features if self.per_token else self.backbone.features
-    return hook(backbone, inputs)
+  def backbone_features(self, backbone: nnx.Module, inputs, key=None) -> jax.Array:
+    """[B, D] (classify) or [B, L, D] (tag) from the backbone's hooks; with `key`, in training mode."""
+    if self.per_token:
+      return self.backbone.token_features(backbone, inputs, key)
+    if key is not None:
+      return self.backbone.train_features(backbone, inputs, key)
+    return self.backbone.features(backbone, inputs)
 
   def build_model(self, rngs: nnx.Rngs) -> DownstreamNet:
     backbone = self.backbone.build_model(rngs)
@@ -118,13 +124,13 @@ class Downstream(Method):
       load_pretrained(net.backbone, self.pretrained)
     return net
 
-  def logits(self, model: DownstreamNet, inputs) -> jax.Array:
-    """[B, C] or [B, L, C] float32 class scores."""
-    return model.head(self.backbone_features(model.backbone, inputs).astype(jnp.float32))
+  def logits(self, model: DownstreamNet, inputs, key=None) -> jax.Array:
+    """[B, C] or [B, L, C] float32 class scores; with `key`, the backbone in training mode."""
+    return model.head(self.backbone_features(model.backbone, inputs, key).astype(jnp.float32))
 
   def loss(self, model, batch, method_state, key, step, target=None):
     y = batch[self.label_key]
-    logits = self.logits(model, batch)
+    logits = self.logits(model, batch, key if self.config.finetune.get("train_mode") else None)
     # -1: no target (a word's later sub-words, padding); an explicit mask, as 0 is a real class
     has_target = (y >= 0).astype(jnp.float32)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.maximum(y, 0))

@@ -51,8 +51,9 @@ class GPTLM(TokenMethod):
     n = aux["num_targets"]
     return {"lm_loss": (loss * n, n), "lm_accuracy": (aux["accuracy"] * n, n)}
 
-  def token_features(self, model: GPT, inputs) -> jax.Array:
-    """The last layer's state of every token, [B, L, D] float32 (each has read only its left)."""
-    _, feats = model(inputs["ids"], inputs["segments"] > 0, segments=inputs["segments"],
+  def token_features(self, model: GPT, inputs, key=None) -> jax.Array:
+    """The last layer's state of every token, [B, L, D] float32 (each has read only its left);
+    with `key`, dropout drawn from it (training mode)."""
+    _, feats = model(inputs["ids"], inputs["segments"] > 0, key=key, segments=inputs["segments"],
                      positions=inputs["positions"])
     return feats["hidden"].astype(jnp.float32)

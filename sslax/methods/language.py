@@ -75,3 +75,7 @@ class TokenMethod(Method):
   def features(self, model, inputs) -> jax.Array:
     """`token_features` [B, L, D] pooled as `eval.pooling` says: [B, D] float32."""
     return self._pool(self.token_features(model, inputs), inputs)
+
+  def train_features(self, model, inputs, key) -> jax.Array:
+    """`features` with dropout drawn from `key`."""
+    return self._pool(self.token_features(model, inputs, key), inputs)

@@ -103,6 +103,10 @@ class TwoViewMethod(Method):
     """Frozen, evaluation-mode encoder features [B, D] of raw (uint8 or [0,1]) images `inputs["image"]`."""
     return model.encode(eval_transform(inputs["image"], self.config.augment), train=False)
 
+  def train_features(self, model, inputs, key) -> jax.Array:
+    """Encoder features [B, D] of one augmented view (`augment`), batch norm in training mode."""
+    return model.encode(augment_batch(key, inputs["image"], view_recipe(self.config, 1)), train=True)
+
 
 class MomentumMixin:
   """An EMA target on BYOL's cosine schedule from `method.base_tau` to `method.final_tau`."""
