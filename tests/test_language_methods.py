@@ -217,15 +217,17 @@ def test_adapters_start_as_the_identity_and_finetune_trains_only_them(tmp_path, 
   adapted = features(nnx.merge(graphdef, params, result.state.batch_stats), batch)
   np.testing.assert_allclose(adapted, plain, atol=1e-6)  # zero-initialized up-projections
   cfg = _config_file(tmp_path, workdir)
-  for name, extra in (("full", []), ("adapters", ["--set", "finetune.adapter_dim=4"])):
+  # adapters at 10x the full fine-tuning's learning rate, as the README's recipe (1e-3 against 1e-4)
+  for name, extra in (("full", []), ("adapters", ["--set", "finetune.adapter_dim=4", "--set", "finetune.lr=0.1"])):
     assert main(["finetune", "--config", cfg, "--workdir", str(workdir), "--output",
                  str(tmp_path / f"{name}.json"), *extra]) == 0
   full, adapters = (json.load(open(tmp_path / f"{n}.json")) for n in ("full", "adapters"))
   # depth 1, width 32, bottleneck 4: 2 adapters of 32*4+4 + 4*32+32, 4 layer norms of 2*32, a head of 32*2+2
   assert adapters["trained_params"] == 2 * (132 + 160) + 4 * 64 + 66
   assert adapters["trained_params"] < full["trained_params"] / 10
-  # 100 steps learn the sentiment words: far above the majority class (0.54); measured 0.84 / 1.0 (at 60 steps
-  # the fine-tuning loop this replaced measured 0.76-0.85 over seeds 0-3 for adapters, the train loop 0.74-0.77)
+  # 100 steps learn the sentiment words: far above the majority class (0.54). Measured on one pretrained
+  # run, seeds 0-2: adapters 0.80 / 0.84 / 0.79, full 1.0; at lr 1e-2 adapters stay at 0.74-0.80 (and so did
+  # the fine-tuning loop this replaced, 0.73-0.76 on the same checkpoint), too near 0.75 to assert
   assert adapters["top1"] > 0.75 and full["top1"] > 0.75, (adapters, full)
 
 
