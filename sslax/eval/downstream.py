@@ -4,37 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
 
-from sslax.data.pipeline import eval_batches, from_full_batch, pad_rows
+from sslax.eval.features import extract_features_and_labels, make_feature_fn
 from sslax.eval.finetune import entity_f1
-from sslax.models.functional import merge_model
 
 
 def predictions(method, state, mesh, source, *, batch_size: int = 256):
   """(labels, predictions) of every example of `source`, through `method.logits`; for per-token
   labels one array per sentence holding its tokens with a target (-1 marks none)."""
-  keys, label_key = method.inputs.keys, method.label_key
-
-  def fn(params, batch_stats, inputs, graphdef):
-    return jnp.argmax(method.logits(merge_model(graphdef, params, batch_stats), inputs), -1)
-
-  predict = jax.jit(fn, static_argnums=(3,), out_shardings=NamedSharding(mesh, PartitionSpec()))
-  n_dev = mesh.devices.size
-  labels, preds = [], []
-  for batch in eval_batches(source, batch_size=max(n_dev, batch_size // n_dev * n_dev),
-                            transform=method.inputs.transform()):
-    m = len(batch[label_key])
-    inputs = {k: from_full_batch(pad_rows(batch[k], n_dev), mesh) for k in keys}
-    pred = np.asarray(jax.device_get(predict(state.params, state.batch_stats, inputs, state.graphdef)))[:m]
-    labels += list(np.asarray(batch[label_key]))
-    preds += list(pred)
+  predict = make_feature_fn(method, mesh, features=lambda model, inputs: jnp.argmax(method.logits(model, inputs), -1))
+  preds, labels = extract_features_and_labels(method, state, source, mesh, label_keys=(method.label_key,),
+                                              batch_size=batch_size, transform=method.inputs.transform(),
+                                              feature_fn=predict)
+  preds, labels = preds.astype(np.int32), labels[method.label_key]
   if method.per_token:  # per sentence, the tags of its words
     return [y[y >= 0] for y in labels], [p[y >= 0] for y, p in zip(labels, preds)]
-  return [np.asarray(labels)], [np.asarray(preds)]
+  return [labels], [preds]
 
 
 def accuracy(labels, preds) -> float:

@@ -9,12 +9,14 @@ from sslax.data.pipeline import eval_batches, from_full_batch, pad_rows
 from sslax.models.functional import merge_model
 
 
-def make_feature_fn(method, mesh: Mesh):
+def make_feature_fn(method, mesh: Mesh, features=None):
   """Returns jitted `fn(params, batch_stats, inputs, graphdef) -> [B, D]` sharded over the batch,
-  `inputs` a dict of the method's input entries (e.g. {"image": [B, H, W, C]})."""
+  `inputs` a dict of the method's input entries (e.g. {"image": [B, H, W, C]}). `features(model,
+  inputs)` is what it computes: `method.features` unless given (a head's predictions)."""
+  features = features or method.features
 
   def fn(params, batch_stats, inputs, graphdef):
-    return method.features(merge_model(graphdef, params, batch_stats), inputs)
+    return features(merge_model(graphdef, params, batch_stats), inputs)
 
   replicated = NamedSharding(mesh, P())
   # inputs come sharded over the batch; params keep the train state's layout (replicated, or
