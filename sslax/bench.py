@@ -228,13 +228,67 @@ def load_references(path: str | None):
 
 
 def run(args):
+  """Times every workload: sslax's step, and interleaved with it the PyTorch reference when there
+  is one (`--references`); returns the rows it prints."""
   bench_torch = load_references(args.references)
+  torch = None
+  backend = jax.default_backend()
+  info = {"backend": backend, "device": jax.devices()[0].device_kind, "cpu_count": os.cpu_count(),
+          "machine": platform.processor() or platform.machine(), "jax": jax.__version__,
+          "compute_dtype": args.compute_dtype}
   if bench_torch is None:
     print("# no PyTorch references (experiments/bench_torch.py; --references): timing sslax alone", flush=True)
-    return _run(args, None, None)
-  import torch
+  else:
+    import torch
 
-  return _run(args, bench_torch, torch)
+    tdev = torch.device("cuda" if backend == "gpu" else "cpu")
+    if tdev.type == "cpu":
+      torch.set_num_threads(os.cpu_count())
+    else:  # XLA uses TF32 for float32 matmuls on GPUs by default; let PyTorch do the same
+      torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    info.update({"torch": torch.__version__, "torch_threads": torch.get_num_threads()})
+  autocast = args.compute_dtype == "bfloat16"
+  peak = matmul_peak(backend, args.compute_dtype, torch)
+  peak_flops = max(peak.values())
+  info["matmul_peak_flops"] = peak
+  print(f"# {info['device']} ({backend}), {os.cpu_count()} cores, jax {jax.__version__}, torch "
+        f"{info.get('torch', '-')}, {args.compute_dtype}; matmul peak here: " +
+        ", ".join(f"{k} {v / 1e9:,.0f} GFLOP/s" for k, v in peak.items()), flush=True)
+  rows = []
+  for name, config, spec in _workloads(args):
+    if bench_torch is not None and name not in bench_torch.WORKLOADS:
+      raise ValueError(f"--config: no PyTorch reference for method {name!r} (expected one of "
+                       f"{sorted(bench_torch.WORKLOADS)}); pass --references none to time sslax alone")
+    batch = int(config.train.batch_size)
+    ours, flops = sslax_workload(config)
+    jsync = lambda out: jax.block_until_ready(out)
+    sides = [(ours, jsync)]
+    if bench_torch is not None:
+      theirs = bench_torch.WORKLOADS[name](config, batch, tdev)
+      sides.append((lambda: theirs(autocast), lambda out: (_sync(torch, tdev), float(out.detach()))))
+    for _ in range(args.warmup):
+      for fn, sync in sides:
+        _timed(fn, sync)
+    times = [[] for _ in sides]
+    for _ in range(args.rounds):  # A B A B ...: drifts in clock or load hit both sides
+      for (fn, sync), t in zip(sides, times):
+        t += [_timed(fn, sync) for _ in range(args.steps)]
+    a = statistics.median(times[0])
+    row = {"workload": name, "config": spec, "batch": batch, "flops_per_step": flops, "sslax_s": a,
+           "sslax_examples_per_s": batch / a, "sslax_peak_frac": flops / a / peak_flops, "sslax_times": times[0]}
+    if bench_torch is None:
+      print(f"| {name} | {batch} | {a * 1e3:,.1f} | - | - | {row['sslax_examples_per_s']:,.1f} / - | "
+            f"{flops / 1e9:,.1f} | {100 * row['sslax_peak_frac']:.0f}% / - |", flush=True)
+    else:
+      b = statistics.median(times[1])
+      row.update({"torch_s": b, "ratio": b / a, "torch_examples_per_s": batch / b,
+                  "torch_peak_frac": flops / b / peak_flops, "torch_times": times[1]})
+      print(f"| {name} | {batch} | {a * 1e3:,.1f} | {b * 1e3:,.1f} | **{row['ratio']:.2f}x** | "
+            f"{row['sslax_examples_per_s']:,.1f} / {row['torch_examples_per_s']:,.1f} | {flops / 1e9:,.1f} | "
+            f"{100 * row['sslax_peak_frac']:.0f}% / {100 * row['torch_peak_frac']:.0f}% |", flush=True)
+    rows.append(row)
+  _write(args, info, rows)
+  return rows
 
 
 def _workloads(args):
@@ -246,71 +300,6 @@ def _workloads(args):
     config = _config(None, None, args.batch_size, args.compute_dtype, args.set, spec=spec)
     out.append((config.method.name, config, spec))
   return out
-
-
-def _run(args, bench_torch, torch):
-  if torch is None:
-    backend = jax.default_backend()
-    peak = matmul_peak(backend, args.compute_dtype)
-    peak_flops = max(peak.values())
-    rows = []
-    for name, config, spec in _workloads(args):
-      batch = int(config.train.batch_size)
-      ours, flops = sslax_workload(config)
-      for _ in range(args.warmup):
-        _timed(ours, jax.block_until_ready)
-      times = [_timed(ours, jax.block_until_ready) for _ in range(args.rounds * args.steps)]
-      a = statistics.median(times)
-      row = {"workload": name, "config": spec, "batch": batch, "flops_per_step": flops, "sslax_s": a,
-             "sslax_examples_per_s": batch / a, "sslax_peak_frac": flops / a / peak_flops, "sslax_times": times}
-      rows.append(row)
-      print(f"| {name} | {batch} | {a * 1e3:,.1f} | - | - | {row['sslax_examples_per_s']:,.1f} / - | "
-            f"{flops / 1e9:,.1f} | {100 * row['sslax_peak_frac']:.0f}% / - |", flush=True)
-    _write(args, {"backend": backend, "device": jax.devices()[0].device_kind, "matmul_peak_flops": peak}, rows)
-    return rows
-  backend = jax.default_backend()
-  tdev = torch.device("cuda" if backend == "gpu" else "cpu")
-  if tdev.type == "cpu":
-    torch.set_num_threads(os.cpu_count())
-  else:  # XLA uses TF32 for float32 matmuls on GPUs by default; let PyTorch do the same
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-  autocast = args.compute_dtype == "bfloat16"
-  peak = matmul_peak(backend, args.compute_dtype, torch)
-  peak_flops = max(peak.values())
-  info = {"backend": backend, "device": jax.devices()[0].device_kind, "cpu_count": os.cpu_count(),
-          "machine": platform.processor() or platform.machine(), "jax": jax.__version__, "torch": torch.__version__,
-          "compute_dtype": args.compute_dtype, "matmul_peak_flops": peak, "torch_threads": torch.get_num_threads()}
-  print(f"# {info['device']} ({backend}), {os.cpu_count()} cores, jax {jax.__version__}, torch {torch.__version__}, "
-        f"{args.compute_dtype}; matmul peak here: " +
-        ", ".join(f"{k} {v / 1e9:,.0f} GFLOP/s" for k, v in peak.items()), flush=True)
-  rows = []
-  for name, config, spec in _workloads(args):
-    if name not in bench_torch.WORKLOADS:
-      raise ValueError(f"--config: no PyTorch reference for method {name!r} (expected one of "
-                       f"{sorted(bench_torch.WORKLOADS)}); pass --references none to time sslax alone")
-    batch = int(config.train.batch_size)
-    ours, flops = sslax_workload(config)
-    theirs = bench_torch.WORKLOADS[name](config, batch, tdev)
-    jsync = lambda out: jax.block_until_ready(out)
-    tsync = lambda out: (_sync(torch, tdev), float(out.detach()))
-    for _ in range(args.warmup):
-      _timed(ours, jsync)
-      _timed(lambda: theirs(autocast), tsync)
-    t_ours, t_theirs = [], []
-    for _ in range(args.rounds):
-      t_ours += [_timed(ours, jsync) for _ in range(args.steps)]
-      t_theirs += [_timed(lambda: theirs(autocast), tsync) for _ in range(args.steps)]
-    a, b = statistics.median(t_ours), statistics.median(t_theirs)
-    row = {"workload": name, "config": spec, "batch": batch, "flops_per_step": flops,
-           "sslax_s": a, "torch_s": b, "ratio": b / a, "sslax_examples_per_s": batch / a,
-           "torch_examples_per_s": batch / b, "sslax_peak_frac": flops / a / peak_flops,
-           "torch_peak_frac": flops / b / peak_flops, "sslax_times": t_ours, "torch_times": t_theirs}
-    rows.append(row)
-    print(f"| {name} | {batch} | {a * 1e3:,.1f} | {b * 1e3:,.1f} | **{row['ratio']:.2f}x** | "
-          f"{row['sslax_examples_per_s']:,.1f} / {row['torch_examples_per_s']:,.1f} | {flops / 1e9:,.1f} | "
-          f"{100 * row['sslax_peak_frac']:.0f}% / {100 * row['torch_peak_frac']:.0f}% |", flush=True)
-  _write(args, info, rows)
-  return rows
 
 
 def _write(args, info, rows):
