@@ -91,17 +91,15 @@ def _with_adapters(config, params, adapter_dim: int):
   from flax import nnx
 
   from sslax.methods import make_method
-  from sslax.models.functional import copy_by_path, split_model
+  from sslax.methods.downstream import load_pretrained
+  from sslax.models.functional import split_model
 
   _check_adapters(config, adapter_dim)
   with_adapters = type(config)(config.to_dict())
   with_adapters.model.adapter_dim = adapter_dim
-  graphdef, fresh, _ = split_model(make_method(with_adapters).build_model(nnx.Rngs(config.seed)))
-  copied, missing = copy_by_path(fresh, jax.device_get(params))
-  missing = [m for m in missing if "adapter" not in m]
-  if missing:
-    raise ValueError(f"finetune.adapter_dim: the pretrained network lacks {len(missing)} parameters of the "
-                     f"adapter network, e.g. {missing[0]}")
+  model = make_method(with_adapters).build_model(nnx.Rngs(config.seed))
+  load_pretrained(model, (jax.device_get(params), nnx.state(model, nnx.BatchStat)))
+  graphdef, copied, _ = split_model(model)
   return copied, graphdef
 
 

@@ -81,8 +81,12 @@ def _prob(v):
   return _is_num(v) and 0.0 <= v <= 1.0
 
 
-def _pos_int(v):
+def is_positive_int(v) -> bool:
+  """An int (not a bool) above 0: the check of every count in a config."""
   return _is_int(v) and v > 0
+
+
+_pos_int = is_positive_int
 
 
 def _nonneg_int(v):

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from sslax.data.audio import FSDD_PATTERN, audio_folder_sources
-from sslax.data.builders import DEFAULT_DATA_DIR, BadExampleError, prepared_sources, tfds_source  # noqa: F401
+from sslax.data.builders import BadExampleError, tfds_source  # noqa: F401  (sslax.data.sources.BadExampleError)
 from sslax.data.images import image_folder_sources
 from sslax.data.packing import packed_text_source
 from sslax.data.text import text_file_sources

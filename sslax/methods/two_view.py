@@ -10,7 +10,7 @@ import ml_collections
 from flax import nnx
 
 from sslax.augment import augment_batch, eval_transform
-from sslax.config import check_config_value
+from sslax.config import check_config_value, is_positive_int
 from sslax.data.modality import Images
 from sslax.methods.base import Method
 from sslax.models import MLPHead, build_encoder
@@ -63,10 +63,6 @@ def view_recipe(config, view: int) -> ml_collections.ConfigDict:
   return recipe
 
 
-def _pos_int(v) -> bool:
-  return isinstance(v, int) and not isinstance(v, bool) and v > 0
-
-
 class TwoViewMethod(Method):
   """Two augmented views of each image through a SiameseNet; subclasses define `loss`."""
 
@@ -76,7 +72,7 @@ class TwoViewMethod(Method):
   def __post_init__(self):
     if self.uses_projector:
       for key in ("hidden_dim", "out_dim", "num_layers"):
-        check_config_value(self.config, f"projector.{key}", _pos_int, "a positive integer")
+        check_config_value(self.config, f"projector.{key}", is_positive_int, "a positive integer")
     super().__post_init__()
 
   @property

@@ -50,8 +50,6 @@ def num_train_steps(config, num_examples: int) -> int:
 
 def _check_inputs(method, source, config, num_devices: int) -> None:
   """Validates the shape every batch will have, before anything is compiled."""
-  if len(source) == 0:
-    raise ValueError(f"data.train_split: expected a non-empty split, got 0 examples in {config.data.train_split!r}")
   record = method.inputs.transform()(source[0])
   batch = {k: np.repeat(np.asarray(v)[None], config.train.batch_size, axis=0) for k, v in record.items()}
   method.validate_batch(batch, num_devices)
