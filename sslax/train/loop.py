@@ -171,8 +171,9 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   try:
     try:
       ahead = OneStepAhead()  # an unbounded queue of steps deadlocks XLA:CPU's collectives (sslax/dispatch.py)
+      refresh_every = method.refresh_every
       for step in range(start, total):
-        if method.refresh_every and step % method.refresh_every == 0:
+        if refresh_every and step % refresh_every == 0:
           state = _refresh(method, state, evals, mesh, step, shardings)
         batch = to_global(next(iterator), mesh)
         state, metrics = step_fn(state, batch)
