@@ -23,7 +23,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from sslax.data.builders import DEFAULT_DATA_DIR, BadExampleError, LocalFiles, prepared_sources
+from sslax.data.builders import BadExampleError, LocalFiles, make_local_builder, prepared_sources
 
 FSDD_PATTERN = r"(?P<label>\d+)_(?P<speaker>[^_]+)_(?P<index>\d+)\.wav"
 _FILTER = re.compile(r"^\s*(\w+)\s*(<=|>=|==|!=|<|>)\s*(-?\d+)\s*$")
@@ -196,13 +196,10 @@ def audio_folder_sources(split_paths: Mapping[str, str], data_dir: str | None = 
     split name -> a grain-compatible TFDS data source of
     {"audio": float32 [T], "label": int, "speaker": int}.
   """
-  for split, p in split_paths.items():
-    if not Path(p).exists():
-      raise ValueError(f"data.paths.{split}: expected an existing folder or tar of wav files, got {p!r}")
-  builder = _audio_folder_builder_cls()(
-      split_paths=split_paths, split_filters=dict(split_filters or {}), pattern=pattern, labels_csv=labels_csv,
-      sample_rate=sample_rate, on_bad_example=on_bad_example, data_dir=data_dir or DEFAULT_DATA_DIR,
-      file_format="array_record")
+  builder = make_local_builder(
+      _audio_folder_builder_cls(), split_paths, data_dir, expected="an existing folder or tar of wav files",
+      files_only=False, split_filters=dict(split_filters or {}), pattern=pattern, labels_csv=labels_csv,
+      sample_rate=sample_rate, on_bad_example=on_bad_example)
   sources = prepared_sources(builder, split_paths, what="file")
   for source in sources.values():
     source.num_classes = {"label": len(builder._labels), "speaker": len(builder._speakers)}

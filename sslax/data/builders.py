@@ -72,6 +72,18 @@ class LocalFiles:
       raise ValueError(f"data.paths.{split}: split {split!r} is empty: " + self.empty_split.format(path=path))
 
 
+def make_local_builder(builder_cls, split_paths: Mapping[str, str], data_dir: str | None, *, expected: str,
+                       files_only: bool = True, **kwargs):
+  """`builder_cls` over `split_paths` (each checked to be an existing file, or with `files_only`
+  False a file or folder; the error names `data.paths.<split>` and `expected`), writing
+  array_record under `data_dir` (default ~/.cache/sslax/tfds)."""
+  for split, p in split_paths.items():
+    if not (Path(p).is_file() if files_only else Path(p).exists()):
+      raise ValueError(f"data.paths.{split}: expected {expected}, got {p!r}")
+  return builder_cls(split_paths=split_paths, data_dir=data_dir or DEFAULT_DATA_DIR, file_format="array_record",
+                     **kwargs)
+
+
 def prepared_sources(builder, split_paths: Mapping[str, str], *, what: str, where_sep: str = "") -> dict[str, Any]:
   """Prepares a local-files TFDS `builder` once (its `skipped` list of bad examples, each a message
   starting with the file's path, saved beside the data) and opens every split.

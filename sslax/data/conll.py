@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from sslax.data.builders import DEFAULT_DATA_DIR, BadExampleError, LocalFiles, prepared_sources
+from sslax.data.builders import BadExampleError, LocalFiles, make_local_builder, prepared_sources
 
 CONLL2003_COLUMNS = ("tokens", "pos", "chunks", "ner")
 
@@ -116,12 +116,8 @@ def conll_file_sources(split_paths: Mapping[str, str], data_dir: str | None = No
   with `skipped_examples` (sentences left out under on_bad_example='skip', with why) and
   `tag_names` ({column: [name of id 0, 1, ...]}).
   """
-  for split, p in split_paths.items():
-    if not Path(p).is_file():
-      raise ValueError(f"data.paths.{split}: expected an existing CoNLL file, got {p!r}")
-  builder = _conll_builder_cls()(split_paths=split_paths, columns=columns, separator=separator,
-                                 on_bad_example=on_bad_example, data_dir=data_dir or DEFAULT_DATA_DIR,
-                                 file_format="array_record")
+  builder = make_local_builder(_conll_builder_cls(), split_paths, data_dir, expected="an existing CoNLL file",
+                               columns=columns, separator=separator, on_bad_example=on_bad_example)
   sources = prepared_sources(builder, split_paths, what="sentence", where_sep=":")
   for source in sources.values():
     source.tag_names = {c: list(n) for c, n in builder._names.items()}

@@ -9,7 +9,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from sslax.data.builders import DEFAULT_DATA_DIR, BadExampleError, LocalFiles, prepared_sources
+from sslax.data.builders import BadExampleError, LocalFiles, make_local_builder, prepared_sources
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
@@ -145,10 +145,7 @@ def image_folder_sources(split_paths: Mapping[str, str], data_dir: str | None = 
     split name -> a grain-compatible TFDS data source. Each has
     `skipped_examples`, the list of files left out (with why).
   """
-  for split, p in split_paths.items():
-    if not Path(p).exists():
-      raise ValueError(f"data.paths.{split}: expected an existing folder or tar, got {p!r}")
-  builder = _image_folder_builder_cls()(split_paths=split_paths, resize=resize, on_bad_example=on_bad_example,
-                                        data_dir=data_dir or DEFAULT_DATA_DIR,
-                                        file_format="array_record")
+  builder = make_local_builder(_image_folder_builder_cls(), split_paths, data_dir,
+                               expected="an existing folder or tar", files_only=False, resize=resize,
+                               on_bad_example=on_bad_example)
   return prepared_sources(builder, split_paths, what="file")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from sslax.data.builders import DEFAULT_DATA_DIR, BadExampleError, LocalFiles, prepared_sources
+from sslax.data.builders import BadExampleError, LocalFiles, make_local_builder, prepared_sources
 
 
 def read_text_examples(path: Path, fmt: str, text_column: str | None, label_column: str | None
@@ -106,11 +106,7 @@ def text_file_sources(split_paths: Mapping[str, str], data_dir: str | None = Non
   Returns split name -> a grain-compatible TFDS data source of {"text": bytes, "label": int}; each
   has `skipped_examples`, the rows left out under on_bad_example='skip' (with why).
   """
-  for split, p in split_paths.items():
-    if not Path(p).is_file():
-      raise ValueError(f"data.paths.{split}: expected an existing text file, got {p!r}")
-  builder = _text_builder_cls()(split_paths=split_paths, fmt=fmt, text_column=text_column,
-                                label_column=label_column if fmt == "tsv" else None,
-                                on_bad_example=on_bad_example, data_dir=data_dir or DEFAULT_DATA_DIR,
-                                file_format="array_record")
+  builder = make_local_builder(_text_builder_cls(), split_paths, data_dir, expected="an existing text file",
+                               fmt=fmt, text_column=text_column, label_column=label_column if fmt == "tsv" else None,
+                               on_bad_example=on_bad_example)
   return prepared_sources(builder, split_paths, what="row", where_sep=":")
