@@ -2,36 +2,13 @@
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from sslax.mesh import make_mesh  # noqa: F401  (sslax.train.mesh.make_mesh)
 from sslax.optim.masks import path_name as leaf_path  # noqa: F401  (sslax.train.mesh.leaf_path)
-
-
-def make_mesh(axes: Mapping[str, int], devices: Sequence[jax.Device] | None = None) -> Mesh:
-  """Builds a mesh from {axis name: size}; one size may be -1 to take the remaining devices.
-
-  The default config is {"data": -1}: pure data parallelism over every device.
-  Fixed sizes multiplying to fewer devices than there are use the first ones.
-  """
-  devices = list(devices if devices is not None else jax.devices())
-  names, sizes = list(axes.keys()), [int(s) for s in axes.values()]
-  if not names:
-    raise ValueError("mesh: expected at least one axis, got {}")
-  if sizes.count(-1) > 1:
-    raise ValueError(f"mesh: expected at most one axis of size -1, got {dict(axes)}")
-  known = int(np.prod([s for s in sizes if s != -1]))
-  if any(s == 0 or s < -1 for s in sizes) or len(devices) % known:
-    raise ValueError(f"mesh: expected axis sizes whose product divides the {len(devices)} devices, got {dict(axes)}")
-  sizes = [len(devices) // known if s == -1 else s for s in sizes]
-  if int(np.prod(sizes)) > len(devices):
-    raise ValueError(f"mesh: expected axis sizes multiplying to at most {len(devices)} devices, got {dict(axes)}")
-  # Fewer than all devices (e.g. {"data": 4} on 8) uses the first ones: resuming a run on a
-  # smaller slice, or a quick run that leaves devices free.
-  return Mesh(np.asarray(devices[:int(np.prod(sizes))]).reshape(sizes), tuple(names))
 
 
 def _fsdp_spec(shape, axis: str, axis_size: int) -> PartitionSpec:
