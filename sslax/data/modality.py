@@ -249,6 +249,50 @@ class TokenRows(Modality):
 
 
 @dataclasses.dataclass(frozen=True)
+class Captions(Modality):
+  """Every caption of an image, tokenized (`sslax.data.captions.CaptionedImages`):
+  {"captions": [K, L] int32 ids (pad after each caption), "caption_lengths": [K] int32, 0 for an
+  empty slot}. Unlabelled (`labelled` False): probes read labelled images of their own.
+
+  Args:
+    caption_len: L, tokens per caption (specials included).
+    max_captions: K, caption slots per image; every image has at least one caption.
+    vocab_size: ids must lie in [0, vocab_size).
+  """
+
+  caption_len: int
+  max_captions: int
+  vocab_size: int
+  keys = ("captions", "caption_lengths")
+  labelled = False
+
+  def batch_spec(self, batch_size):
+    return {"captions": jax.ShapeDtypeStruct((batch_size, self.max_captions, self.caption_len), jnp.int32),
+            "caption_lengths": jax.ShapeDtypeStruct((batch_size, self.max_captions), jnp.int32)}
+
+  def validate_batch(self, batch, num_devices):
+    ids = np.asarray(check_batch_entry(batch, "captions", rank=3, layout="[B, K, L]", num_devices=num_devices))
+    expected = (self.max_captions, self.caption_len)
+    if ids.shape[1:] != expected or not np.issubdtype(ids.dtype, np.integer):
+      raise ValueError(f"batch.captions: expected int [B, {expected[0]}, {expected[1]}] (data.max_captions, "
+                       f"data.caption_len), got {ids.dtype} {ids.shape}")
+    if "caption_lengths" not in batch:
+      raise ValueError(f"batch: expected a 'caption_lengths' entry, got keys {sorted(batch)}")
+    lengths = np.asarray(batch["caption_lengths"])
+    if lengths.shape != ids.shape[:2] or not np.issubdtype(lengths.dtype, np.integer):
+      raise ValueError(f"batch.caption_lengths: expected int {ids.shape[:2]}, got {lengths.dtype} {lengths.shape}")
+    if lengths.min() < 0 or lengths.max() > self.caption_len or np.any(lengths.max(axis=1) == 0):
+      raise ValueError(f"batch.caption_lengths: expected lengths in [0, {self.caption_len}] with at least one "
+                       f"caption per image, got [{lengths.min()}, {lengths.max()}]")
+    if ids.min() < 0 or ids.max() >= self.vocab_size:
+      raise ValueError(f"batch.captions: expected token ids in [0, text.vocab_size={self.vocab_size}), got "
+                       f"[{ids.min()}, {ids.max()}] (is the tokenizer larger than the text tower's vocabulary?)")
+
+  def tokens_per_example(self):
+    return self.caption_len
+
+
+@dataclasses.dataclass(frozen=True)
 class Labels(Modality):
   """Integer targets read beside other inputs: one per example ({"label": [] int32}) or one per
   token / frame (`shape` = (L,), -1 where there is no target). Combine with the inputs they label."""

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from sslax.data.audio import FSDD_PATTERN, audio_folder_sources
+from sslax.data.captions import captioned_source
 from sslax.data.builders import BadExampleError, tfds_source  # noqa: F401  (sslax.data.sources.BadExampleError)
 from sslax.data.images import image_folder_sources
 from sslax.data.packing import packed_text_source
@@ -88,11 +89,15 @@ def get_source(data_config, split: str):
   `data_config.source` is "digits" (embedded), "image_folder" (local
   folders/tars in `data_config.paths`), "audio_folder" (local wav folders,
   see `sslax.data.audio`), "text_files" (local text / TSV files, see
-  `sslax.data.text`) or "tfds" (`data_config.name`). With `data.seq_len` set,
+  `sslax.data.text`), "image_captions" (an image folder with a captions CSV, see
+  `sslax.data.captions`; also TFDS captioning datasets when `data.caption_len` is set) or "tfds"
+  (`data_config.name`). With `data.seq_len` set,
   text is tokenized and packed into rows of that many tokens (`sslax.data.packing`).
   """
   kind = data_config.source
-  if data_config.get("seq_len"):  # token data: tokenized and packed rows (sslax.data.packing)
+  if kind == "image_captions" or data_config.get("caption_len"):  # images with tokenized captions
+    source = captioned_source(data_config, split)
+  elif data_config.get("seq_len"):  # token data: tokenized and packed rows (sslax.data.packing)
     source = packed_text_source(data_config, split)
   elif kind == "digits":
     source = ArraySource(*digits_arrays(split))
@@ -121,8 +126,8 @@ def get_source(data_config, split: str):
   elif kind == "tfds":
     source = tfds_source(data_config.name, split, data_config.get("data_dir"))
   else:
-    raise ValueError(f"data.source: expected one of ['audio_folder', 'digits', 'image_folder', 'text_files', "
-                     f"'tfds'], got {kind!r}")
+    raise ValueError(f"data.source: expected one of ['audio_folder', 'digits', 'image_captions', 'image_folder', "
+                     f"'text_files', 'tfds'], got {kind!r}")
   if len(source) == 0:
     raise ValueError(f"data: split {split!r} of source {kind!r} is empty (expected at least one example)")
   return source
