@@ -63,14 +63,15 @@ class EvalRun:
 
   def probe_features(self) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
     """(train features [N, D], train labels {key: [N]}, test features, test labels) of the probe
-    splits through `method.features`, computed on first use."""
+    splits (records read as `method.probe_inputs`) through `method.features`, computed on first use."""
     if self._features is None:
       train = self.data.probe_train
       limit = self.config.eval.monitor_max_train if self.monitor else self.config.eval.get("max_train")
       if limit and len(train) > limit:
         train = grain.MapDataset.source(train)[:limit]
-      kw = dict(batch_size=self.config.eval.batch_size, transform=self.method.inputs.transform(self.label_keys),
-                feature_fn=self.feature_fn, label_keys=self.label_keys)
+      probe = self.method.probe_inputs
+      kw = dict(batch_size=self.config.eval.batch_size, transform=probe.transform(self.label_keys),
+                feature_fn=self.feature_fn, label_keys=self.label_keys, keys=probe.keys)
       train_x, train_y = extract_features_and_labels(self.method, self.state, train, self.mesh, **kw)
       test_x, test_y = extract_features_and_labels(self.method, self.state, self.data.probe_test, self.mesh, **kw)
       self._features = (train_x, train_y, test_x, test_y)

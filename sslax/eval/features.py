@@ -25,10 +25,12 @@ def make_feature_fn(method, mesh: Mesh, features=None):
 
 
 def extract_features_and_labels(method, state, source, mesh: Mesh, *, label_keys=("label",), batch_size: int = 512,
-                                transform=None, feature_fn=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                                transform=None, feature_fn=None, keys=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
   """Runs the encoder over every example of `source`: ([N, D] float32, {key: [N] int32} for `label_keys`).
 
-  Records go through `transform`, by default the method's `inputs.transform(label_keys)`.
+  Records go through `transform`, by default the method's `inputs.transform(label_keys)`; `keys`
+  are the entries the features read (default `method.inputs.keys`; `method.probe_inputs.keys`
+  for labelled probe images of an image-text method).
 
   Batches are padded to a multiple of the device count and the padding is
   dropped, so every example is used exactly once.
@@ -36,7 +38,7 @@ def extract_features_and_labels(method, state, source, mesh: Mesh, *, label_keys
   fn = feature_fn or make_feature_fn(method, mesh)
   n_dev = mesh.devices.size
   batch_size = max(n_dev, batch_size // n_dev * n_dev)
-  keys = method.inputs.keys
+  keys = keys or method.inputs.keys
   transform = transform or method.inputs.transform(label_keys)
   feats, labels = [], {k: [] for k in label_keys}
   for batch in eval_batches(source, batch_size=batch_size, transform=transform):

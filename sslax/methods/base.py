@@ -13,6 +13,7 @@ loop, the pipeline, `sslax plan` and the evaluators call its hooks:
 | `ema_schedule(total_steps)` | tau schedule of an EMA target network, or None | None |
 | `loss(model, batch, method_state, key, step, target)` | `(loss, aux, method_state)`, pure and jittable | required |
 | `refresh_every`, `refresh(state, data, mesh, step)` | host-side work before every `refresh_every`-th step (k-means on features, pseudo-labels); returns the new `TrainState` | 0: never |
+| `probe_inputs` | the `Modality` of the labelled probe records (`features` reads them) | `inputs` |
 | `features(model, inputs)` | frozen features [B, D] for the probes | `model.encode(inputs[first key])` |
 | `train_features(model, inputs, key)` | `features` in training mode (augmentation, batch statistics, dropout), for a head trained through the network | `features` |
 | `token_features(model, inputs, key=None)` | per-token features [B, L, D] (token tagging); dropout from `key` | an error |
@@ -53,7 +54,7 @@ from sslax.eval import KNN, LinearProbe
 
 _REGISTRY: dict[str, type] = {}
 # modules of this package that hold shared parts, not a method
-_NOT_METHODS = {"base", "two_view", "language", "downstream"}
+_NOT_METHODS = {"base", "two_view", "language", "downstream", "image_text"}
 
 
 def register(name: str) -> Callable[[type], type]:
@@ -120,6 +121,12 @@ class Method:
 
   def build_model(self, rngs: nnx.Rngs) -> nnx.Module:
     raise NotImplementedError(f"{type(self).__name__}.build_model")
+
+  @property
+  def probe_inputs(self) -> Modality:
+    """How the probes read labelled records: `inputs`, unless the method trains on more than the
+    probes have (an image-text method's probes read images alone)."""
+    return self.inputs
 
   def init_state(self, model: nnx.Module, key: jax.Array) -> Any:
     return {}
