@@ -22,6 +22,7 @@ from sslax.train.checkpoint import Checkpointer, check_run_fingerprint
 from sslax.train.mesh import make_mesh, state_shardings
 from sslax.train.metrics import MetricsWriter
 from sslax.train.preemption import Preempted, PreemptionNotice
+from sslax.train.pretrained import init_from
 from sslax.train.state import TrainState, build_optimizer, create_train_state
 from sslax.train.step import make_train_step
 
@@ -121,6 +122,9 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   checkpoints (resumed automatically) and `report.json` with the final kNN
   and linear-probe top-1 on the evaluation split.
 
+  `train.init_from` starts named parts of the network from other runs' checkpoints
+  (`sslax.train.pretrained`) when the workdir has none of its own.
+
   `stop_at` stops after that step with a committed checkpoint and no
   evaluation (returns None), as a preempted job would; running again resumes.
   `method` (default `make_method(config)`) and `sources` ((train, eval) random-access sources;
@@ -143,11 +147,14 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   total = num_train_steps(config, len(train_source))
   optimizer = build_optimizer(method, config, total)
   state = create_train_state(method, optimizer, config.seed)
+  checkpointer = make_checkpointer(config, workdir)
+  if config.train.get("init_from") and checkpointer.latest_step() is None:  # parts from other runs
+    state = init_from(state, config.train.init_from)
+    state = state.replace(opt_state=optimizer.init(state.params))  # an EMA target starts from them too
   shardings = state_shardings(state, mesh, config.get("sharding"))
   state = jax.device_put(state, shardings)
   iterator = iter(train_dataset(train_source, global_batch_size=config.train.batch_size,
                                 seed=config.seed, transform=method.inputs.transform(), mesh=mesh))
-  checkpointer = make_checkpointer(config, workdir)
   if checkpointer.latest_step() is not None:
     check_run_fingerprint(checkpointer.directory, config, allow_changes=config.train.allow_resume_changes)
     state, iterator = checkpointer.restore(state, iterator)

@@ -1,0 +1,107 @@
+"""Starting parts of a network from other runs' checkpoints (`train.init_from`): a SimCLR
+encoder as CLIP's image tower, a BERT as its text tower (LiT, Zhai et al. 2022).
+
+`train.init_from` is a tuple of `(path in this network, workdir of a run, path in that run's
+network)`, e.g. `(("image_tower", "runs/simclr", "encoder"), ("text_tower", "runs/bert", ""))`.
+Each entry copies, by path, every parameter and batch statistic under the second path of that
+run's latest valid checkpoint (its sslax manifest checked) into the first path of this network,
+before the first step; a run resumed from its own checkpoint restores over it. The other run's
+arrays are read from its checkpoint's own metadata, so neither its config nor its data is needed.
+Orbax restores whole trees; choosing subtrees by path and copying them into a fresh network is
+what it lacks, so it is written here.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from sslax.models.functional import copy_by_path
+from sslax.optim.masks import path_name
+from sslax.train.checkpoint import verify_manifest
+
+log = logging.getLogger("sslax")
+
+
+def latest_weights(workdir: str) -> tuple[int, dict, dict]:
+  """(step, params, batch_stats) as nested dicts of NumPy arrays from the latest checkpoint of
+  `workdir` whose manifest is valid. Raises ValueError naming the workdir when there is none."""
+  directory = os.path.join(workdir, "checkpoints")
+  steps = sorted((int(d) for d in os.listdir(directory) if d.isdigit()), reverse=True) \
+      if os.path.isdir(directory) else []
+  problems = []
+  for step in steps:
+    step_dir = os.path.join(directory, str(step))
+    problem = verify_manifest(step_dir)
+    if problem is not None:
+      problems.append(f"step {step}: {problem}")
+      continue
+    checkpointer = ocp.PyTreeCheckpointer()
+    path = os.path.abspath(os.path.join(step_dir, "state"))
+    meta = checkpointer.metadata(path)
+    tree = getattr(meta, "item_metadata", meta)
+    tree = getattr(tree, "tree", tree)
+    wanted = {k: tree[k] for k in ("params", "batch_stats")}
+    args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), wanted)
+    restored = checkpointer.restore(path, args=ocp.args.PyTreeRestore(
+        item=wanted, restore_args=args, partial_restore=True))
+    return step, restored["params"], restored["batch_stats"]
+  raise ValueError(f"train.init_from: expected a run with a valid checkpoint under {directory}, found "
+                   + ("; ".join(problems) if problems else "none"))
+
+
+def _subtree(tree, path: str, where: str):
+  node = tree
+  for part in [p for p in path.split("/") if p]:
+    if not isinstance(node, dict) or part not in node:
+      keys = sorted(node) if isinstance(node, dict) else []
+      raise ValueError(f"train.init_from: {where} has no {path!r} (at {part!r}, expected one of {keys})")
+    node = node[part]
+  return node
+
+
+def _nest(path: str, value):
+  for part in reversed([p for p in path.split("/") if p]):
+    value = {part: value}
+  return value
+
+
+def copy_subtree(fresh, source_tree, *, into: str, source_path: str, where: str):
+  """`fresh` (an nnx.State) with its leaves under `into` replaced by `source_tree`'s leaves under
+  `source_path`; every leaf under `into` must be found there (same shape)."""
+  old = _nest(into, _subtree(source_tree, source_path, where))
+  new, missing = copy_by_path(fresh, old)
+  prefix = into.rstrip("/") + "/" if into else ""
+  missing = [m for m in missing if m.startswith(prefix)]
+  if missing:
+    raise ValueError(f"train.init_from: {where} lacks {len(missing)} parameters of {into!r}, e.g. {missing[0]}")
+  return new
+
+
+def init_from(state, entries):
+  """`state` with the parts `entries` (`train.init_from`, module docstring) name copied in."""
+  for entry in entries:
+    if not (isinstance(entry, (tuple, list)) and len(entry) == 3 and all(isinstance(e, str) for e in entry)):
+      raise ValueError(f"train.init_from: expected (path here, workdir, path there) string triples, got {entry!r}")
+    into, workdir, source_path = entry
+    step, params, batch_stats = latest_weights(workdir)
+    where = f"the checkpoint of {workdir} (step {step})"
+    n_before = len(jax.tree.leaves(_subtree_state(state.params, into)))
+    if not n_before:
+      raise ValueError(f"train.init_from: this network has no parameters under {into!r}")
+    new_params = copy_subtree(state.params, params, into=into, source_path=source_path, where=where)
+    new_stats = state.batch_stats
+    if jax.tree.leaves(_subtree_state(state.batch_stats, into)):
+      new_stats = copy_subtree(state.batch_stats, batch_stats, into=into, source_path=source_path, where=where)
+    state = state.replace(params=new_params, batch_stats=new_stats)
+    log.info("train.init_from: %s <- %s:%s (step %d, %d arrays)", into or "the network", workdir,
+             source_path or "/", step, n_before)
+  return state
+
+
+def _subtree_state(tree, path: str):
+  prefix = path.rstrip("/") + "/" if path else ""
+  return [v for p, v in jax.tree_util.tree_leaves_with_path(tree) if (path_name(p) + "/").startswith(prefix)]
