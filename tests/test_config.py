@@ -38,7 +38,8 @@ _SPECS = _experiment_specs()
 
 def test_every_experiment_config_is_listed():
   names = {spec.split(":")[0] for spec in _SPECS}
-  assert {f"{m}_cifar10.py" for m in _METHODS} | {"bert_text.py", "gpt_text.py", "wav2vec2_fsdd.py"} <= names
+  assert {f"{m}_cifar10.py" for m in _METHODS} | {"bert_text.py", "gpt_text.py", "wav2vec2_fsdd.py", "clip_flickr8k.py",
+                                                  "siglip_flickr8k.py"} <= names
   for name in names - {"simclr_digits.py"}:  # the quickstart's config: default and smoke
     assert {f"{name}:{v}" for v in ("smoke", "cpu", "full")} <= set(_SPECS), name
 
