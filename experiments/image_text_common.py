@@ -13,7 +13,9 @@ Variants (the `arg` of `get_config`):
               quarter of 64x64's cost.
   lit         both towers started from sslax's own runs and locked (only the projections and the
               scale train): the image tower from `simclr_cifar10.py:cpu` (runs/lit/simclr), the text
-              tower and its tokenizer from `bert_text.py:cpu` (runs/lit/bert_sst2).
+              tower and its tokenizer from `bert_text.py:cpu` (runs/lit/bert_sst2; the run keeps its
+              tokenizer in the data cache, and `experiments/run_image_text.sh` copies it into the
+              run folder as tokenizer.json).
   lit_image   the SimCLR image tower locked, the text tower trained from scratch.
   full        CLIP ViT-B/16 at 224 with a 12-layer causal text tower of width 512 pooled at the
               end-of-text token, batch 32,768, on TFDS `coco_captions` (Radford et al. 2021, Table 20:

@@ -11,6 +11,9 @@ mkdir -p "$DIR"
 [ -d runs/lit/simclr/checkpoints ] || sslax train --config experiments/simclr_cifar10.py:cpu --workdir runs/lit/simclr --no_progress
 [ -d runs/lit/bert_sst2/checkpoints ] || sslax train --config experiments/bert_text.py:cpu --workdir runs/lit/bert_sst2 \
   --set train.knn_every=0 --no_progress
+# a run keeps its trained tokenizer in the data cache: the lit variant reads BERT's from the run folder
+python -c "import shutil; from sslax.config import load_config; from sslax.data.tokenize import tokenizer_cache_path
+shutil.copy(tokenizer_cache_path(load_config('experiments/bert_text.py:cpu').data), 'runs/lit/bert_sst2/tokenizer.json')"
 for variant in cpu align_cpu lit lit_image; do
   sslax train --config "experiments/clip_flickr8k.py:$variant" --workdir "$DIR/clip_$variant" --no_progress > /dev/null
 done
