@@ -219,9 +219,18 @@ def _generate(args) -> int:
   from sslax.data.tokenize import data_tokenizer
   from sslax.models.language import GPT, generate
 
+  from sslax.models.language import check_sampling
+
   config = _load(args)
   if config.method.name != "gpt":
     raise ValueError(f"method.name: expected 'gpt' to generate text, got {config.method.name!r}")
+  # every generation option, before the checkpoint is read
+  check_sampling(temperature=args.temperature, top_k=args.top_k, vocab_size=int(config.model.vocab_size),
+                 prefix="--")
+  if args.num_samples < 1:
+    raise ValueError(f"--num_samples: expected an integer >= 1, got {args.num_samples}")
+  if args.num_tokens < 0:
+    raise ValueError(f"--num_tokens: expected an integer >= 0, got {args.num_tokens}")
   tok = data_tokenizer(config.data)
   _, _, state, _, _ = _restore(args, config)
   model = jax.device_get(state).model()

@@ -92,8 +92,13 @@ def test_kv_cache_generation_equals_generation_without_cache():
     np.testing.assert_array_equal(with_cache, without)
     np.testing.assert_array_equal(with_cache[:, :5], prompt)
   np.testing.assert_array_equal(generate(model, prompt, 0, jax.random.PRNGKey(2)), prompt)
-  with pytest.raises(ValueError, match="num_tokens: expected >= 0, got -1"):
+  with pytest.raises(ValueError, match="num_tokens: expected an integer >= 0, got -1"):
     generate(model, prompt, -1, jax.random.PRNGKey(2))
+  # a negative temperature would sample the least likely tokens: refused, as a top-k beyond the vocabulary
+  with pytest.raises(ValueError, match=r"temperature: expected a finite number >= 0 \(0: greedy\), got -1.0"):
+    generate(model, prompt, 3, jax.random.PRNGKey(2), temperature=-1.0)
+  with pytest.raises(ValueError, match=r"top_k: expected an integer in \[0, 31\]"):
+    generate(model, prompt, 3, jax.random.PRNGKey(2), top_k=32)
   # the cached logits equal the full causal pass (jitted: eager ops would each compile)
   seq = jax.random.randint(jax.random.PRNGKey(3), (2, 12), 0, 31)
   full = nnx.jit(lambda m, s: m(s)[0])(model, seq)

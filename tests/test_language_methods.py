@@ -169,7 +169,7 @@ def test_bert_with_next_sentence_prediction_and_span_masking(tmp_path, text_dirs
   assert "knn_top1" in result.report
 
 
-def test_gpt_smoke_pretrain_perplexity_and_generate_cli(tmp_path, gpt_run):
+def test_gpt_smoke_pretrain_perplexity_and_generate_cli(tmp_path, gpt_run, capsys):
   from sslax.cli import main
 
   _, result, workdir = gpt_run
@@ -183,6 +183,16 @@ def test_gpt_smoke_pretrain_perplexity_and_generate_cli(tmp_path, gpt_run):
   assert rc == 0
   sample = json.load(open(tmp_path / "gen.json"))["samples"][0]
   assert sample.startswith("the film") and len(sample) > len("the film")
+  # every generation option is checked before the checkpoint is read, naming the flag
+  for flags, message in ((["--temperature", "-1"], "--temperature: expected a finite number >= 0 (0: greedy), got -1.0"),
+                         (["--temperature", "inf"], "--temperature: expected a finite number >= 0"),
+                         (["--top_k", "-3"], "--top_k: expected an integer in [0, 300] (0: every token), got -3"),
+                         (["--num_samples", "0"], "--num_samples: expected an integer >= 1, got 0"),
+                         (["--num_tokens", "-2"], "--num_tokens: expected an integer >= 0, got -2")):
+    capsys.readouterr()
+    assert main(["generate", "--config", str(cfg), "--workdir", str(tmp_path / "no_such_run"), "--prompt", "the",
+                 *flags]) == 2
+    assert re.search(re.escape(message), capsys.readouterr().err), flags
 
 
 @pytest.mark.parametrize("override,message", [

@@ -10,9 +10,11 @@ token embeddings; a key/value cache for generation.
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from sslax.models.transformer import TransformerEncoder, dropout
@@ -110,6 +112,17 @@ class GPT(nnx.Module):
     return self.tok_embed.attend(h), cache
 
 
+def check_sampling(*, temperature, top_k, vocab_size: int, prefix: str = "") -> None:
+  """Raises ValueError naming the option unless temperature is finite and >= 0 (0: greedy) and
+  top_k an integer in [0, vocab_size] (0: the whole vocabulary). A negative temperature would
+  divide the logits by it and sample the least likely tokens. `prefix`: "--" names CLI flags."""
+  if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.integer, np.floating)) \
+      or not math.isfinite(temperature) or temperature < 0:
+    raise ValueError(f"{prefix}temperature: expected a finite number >= 0 (0: greedy), got {temperature!r}")
+  if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or not 0 <= top_k <= vocab_size:
+    raise ValueError(f"{prefix}top_k: expected an integer in [0, {vocab_size}] (0: every token), got {top_k!r}")
+
+
 def sample_next(key: jax.Array, logits: jax.Array, *, temperature: float = 1.0, top_k: int = 0) -> jax.Array:
   """logits [B, V] -> token ids [B]: greedy when temperature is 0, else sampled from the top k (0: all)."""
   if temperature == 0.0:
@@ -132,8 +145,9 @@ def generate(model: GPT, prompt: jax.Array, num_tokens: int, key: jax.Array, *, 
   tokens.
   """
   p = prompt.shape[1]
-  if num_tokens < 0:
-    raise ValueError(f"num_tokens: expected >= 0, got {num_tokens}")
+  check_sampling(temperature=temperature, top_k=top_k, vocab_size=model.tok_embed.num_embeddings)
+  if isinstance(num_tokens, bool) or not isinstance(num_tokens, (int, np.integer)) or num_tokens < 0:
+    raise ValueError(f"num_tokens: expected an integer >= 0, got {num_tokens!r}")
   if p + num_tokens > model.max_len:
     raise ValueError(f"num_tokens: prompt ({p}) + new tokens ({num_tokens}) exceed model.max_len={model.max_len}")
   if num_tokens == 0:
