@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import math
 import numbers
 import os
 import re
@@ -214,8 +215,27 @@ def check_loss_block_size(config: ml_collections.ConfigDict) -> None:
 _IMAGE_ONLY = ("augment.", "model.in_channels")
 
 
+def _non_finite(node, prefix=""):
+  """(dotted key, value) of the first float in `node` (nested sections, tuples) that is inf or NaN."""
+  items = node.items() if isinstance(node, (ml_collections.ConfigDict, dict)) else enumerate(node)
+  for key, value in items:
+    name = f"{prefix}{key}" if isinstance(key, str) else f"{prefix[:-1]}[{key}]."
+    if isinstance(value, (ml_collections.ConfigDict, dict, list, tuple)):
+      found = _non_finite(value, name + "." if isinstance(key, str) else name)
+      if found:
+        return found
+    elif isinstance(value, float) and not math.isfinite(value):
+      return name.rstrip("."), value
+  return None
+
+
 def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """Raises ValueError naming the first key whose value is missing or out of range."""
+  """Raises ValueError naming the first key whose value is missing or out of range, or that is an
+  infinite or NaN float anywhere in the config (`--set optim.lr=1e999` parses as inf; no key
+  means an infinite value)."""
+  bad = _non_finite(config)
+  if bad:
+    raise ValueError(f"{bad[0]}: expected a finite number, got {bad[1]!r}")
   images = "augment" in config
   for key, ok, expected in _CHECKS:
     if not images and key.startswith(_IMAGE_ONLY):

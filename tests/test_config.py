@@ -1,4 +1,5 @@
 import os
+import re
 
 import pytest
 
@@ -128,3 +129,14 @@ def test_bad_enum_values_fail_when_used():
   config.optim.name = "adam"
   with pytest.raises(ValueError, match="optim.name: expected one of"):
     make_optimizer(config.optim, 10, 256)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("optim.lr=1e999", "optim.lr: expected a finite number, got inf"),
+    ("augment.mean=(0.5, 1e999, 0.4)", "augment.mean[1]: expected a finite number, got inf"),
+    ("method.temperature=-1e999", "method.temperature: expected a finite number, got -inf"),
+])
+def test_a_non_finite_value_anywhere_is_refused_naming_its_key(override, message):
+  config = apply_overrides(load_config(os.path.join(ROOT, "experiments", "simclr_cifar10.py:cpu")), [override])
+  with pytest.raises(ValueError, match=re.escape(message)):
+    validate_config(config)
