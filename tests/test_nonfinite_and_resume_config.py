@@ -147,6 +147,17 @@ def test_huge_learning_rate_is_skipped_and_counted(tmp_path):
 def test_resuming_with_a_changed_config_names_the_field_and_both_values(tmp_path):
   config = digits_smoke_config(**{"train.checkpoint_every": 3})
   assert train(config, str(tmp_path), stop_at=3, progress=False) is None
+  # a target below the checkpoint's step, and a stop at or before it, are refused before any step
+  fewer = digits_smoke_config(**{"train.checkpoint_every": 3, "train.num_steps": 2})
+  with pytest.raises(ValueError, match=r"train.num_steps: expected at least 3, the step of the checkpoint in .*got "
+                                       r"a run of 2 steps"):
+    train(fewer, str(tmp_path), progress=False)
+  for stop in (2, 3):
+    with pytest.raises(ValueError, match=rf"--stop_at: expected a step after 3, .*got {stop}"):
+      train(config, str(tmp_path), stop_at=stop, progress=False)
+  with pytest.raises(ValueError, match=r"--stop_at: expected a step >= 1, got -1"):
+    train(config, str(tmp_path), stop_at=-1, progress=False)
+  assert not (tmp_path / "report.json").exists()
   changed = digits_smoke_config(**{"train.checkpoint_every": 3, "train.batch_size": 32})
   with pytest.raises(ValueError, match=r"train.batch_size: checkpoint has 64, this run has 32"):
     train(changed, str(tmp_path), progress=False)

@@ -132,6 +132,8 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   task holding pretrained weights on a few labelled examples (`sslax finetune`).
   """
   validate_config(config)
+  if stop_at is not None and (isinstance(stop_at, bool) or not isinstance(stop_at, int) or stop_at < 1):
+    raise ValueError(f"--stop_at: expected a step >= 1, got {stop_at!r}")
   warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
   os.makedirs(workdir, exist_ok=True)
   mesh = make_mesh(config.mesh)
@@ -158,7 +160,15 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   if checkpointer.latest_step() is not None:
     check_run_fingerprint(checkpointer.directory, config, allow_changes=config.train.allow_resume_changes)
     state, iterator = checkpointer.restore(state, iterator)
-    log.info("resumed from step %d", int(state.step))
+    resumed = int(jax.device_get(state.step))
+    # a smaller target would skip training and report a model of `resumed` steps as `total`
+    if resumed > total:
+      raise ValueError(f"train.num_steps: expected at least {resumed}, the step of the checkpoint in "
+                       f"{checkpointer.directory}, got a run of {total} steps")
+    if stop_at is not None and stop_at <= resumed:
+      raise ValueError(f"--stop_at: expected a step after {resumed}, the step of the checkpoint in "
+                       f"{checkpointer.directory}, got {stop_at}")
+    log.info("resumed from step %d", resumed)
   else:
     check_run_fingerprint(checkpointer.directory, config, allow_changes=True)
   if jax.process_index() == 0:  # one writer: the processes may share the workdir
