@@ -27,6 +27,6 @@ class CLIP(ImageTextMethod):
 
   def loss(self, model, batch, method_state, key, step, target=None):
     image, text = self.embed_pair(model, batch, key)
-    scale, _ = self.scale_and_bias(model)
+    scale, bias = self.scale_and_bias(model)
     loss, aux = clip_loss(image, text, logit_scale=scale, block_size=self.config.method.get("loss_block_size"))
-    return loss, {**aux, **self.loss_metrics(model, image, text)}, method_state
+    return loss, {**aux, "logit_scale": scale, "logit_bias": bias}, method_state

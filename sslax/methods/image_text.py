@@ -38,7 +38,7 @@ from sslax.methods.base import Method
 from sslax.methods.two_view import image_inputs
 from sslax.models import build_encoder
 from sslax.models.language import BERT, GPT
-from sslax.models.pooling import masked_mean
+from sslax.models.pooling import pool_tokens
 
 
 class TwoTowers(nnx.Module):
@@ -146,14 +146,7 @@ class ImageTextMethod(Method):
       hidden = feats["hidden"]
     else:
       hidden, _ = model.text_tower(ids, valid, key=key)
-    pooling = self.config.text.pooling
-    if pooling == "last":  # the end-of-text token: what a causal tower has read the whole caption at
-      pooled = jnp.take_along_axis(hidden, jnp.maximum(lengths - 1, 0)[:, None, None], axis=1)[:, 0]
-    elif pooling == "cls":
-      pooled = hidden[:, 0]
-    else:
-      pooled = masked_mean(hidden, valid)
-    pooled = pooled.astype(jnp.float32)
+    pooled = pool_tokens(hidden, valid, self.config.text.pooling)  # "last": the end-of-text token
     return jax.lax.stop_gradient(pooled) if locked else pooled
 
   def scale_and_bias(self, model: TwoTowers) -> tuple[jax.Array, jax.Array]:
@@ -216,7 +209,3 @@ class ImageTextMethod(Method):
 
   def evaluators(self):
     return (Retrieval(), ZeroShot(), KNN(), LinearProbe())
-
-  def loss_metrics(self, model, image, text) -> dict[str, jax.Array]:
-    scale, bias = self.scale_and_bias(model)
-    return {"logit_scale": scale, "logit_bias": bias}

@@ -8,14 +8,13 @@ drawn on device from the step's key.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 
 from sslax.config import check_config_value
 from sslax.data.modality import TokenRows
 from sslax.eval import KNN, HeldoutMetrics, LinearProbe
 from sslax.methods.base import Method
-from sslax.models.pooling import masked_mean
+from sslax.models.pooling import pool_tokens
 
 
 class TokenMethod(Method):
@@ -63,14 +62,7 @@ class TokenMethod(Method):
     return probe
 
   def _pool(self, hidden, inputs):
-    valid = inputs["segments"] > 0
-    pooling = self.config.eval.get("pooling", "mean")
-    if pooling == "cls":
-      return hidden[:, 0].astype(jnp.float32)
-    if pooling == "last":  # the last real token: what a causal model has read the whole text at
-      last = jnp.maximum(jnp.sum(valid, axis=1) - 1, 0)
-      return jnp.take_along_axis(hidden, last[:, None, None], axis=1)[:, 0].astype(jnp.float32)
-    return masked_mean(hidden, valid)
+    return pool_tokens(hidden, inputs["segments"] > 0, self.config.eval.get("pooling", "mean"))
 
   def features(self, model, inputs) -> jax.Array:
     """`token_features` [B, L, D] pooled as `eval.pooling` says: [B, D] float32."""

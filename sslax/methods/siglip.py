@@ -34,4 +34,4 @@ class SigLIP(ImageTextMethod):
       loss, aux = siglip_loss_chunked(image, text, scale=scale, bias=bias, mesh=make_mesh(self.config.mesh))
     else:
       loss, aux = siglip_loss(image, text, scale=scale, bias=bias)
-    return loss, {**aux, **self.loss_metrics(model, image, text)}, method_state
+    return loss, {**aux, "logit_scale": scale, "logit_bias": bias}, method_state
