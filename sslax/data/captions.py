@@ -38,6 +38,7 @@ import numpy as np
 
 from sslax.data.builders import BadExampleError, LocalFiles, make_local_builder, prepared_sources
 from sslax.data.images import _IMAGE_SUFFIXES, _checked_decode
+from sslax.data.packing import encode_all, frame_tokens
 
 log = logging.getLogger("sslax")
 
@@ -160,18 +161,12 @@ def record_captions(record: Mapping[str, Any]) -> list[str]:
 
 def frame_captions(token_lists: list[list[int]], *, caption_len: int, framing: str, special_ids: Mapping[str, int]
                    ) -> tuple[np.ndarray, np.ndarray]:
-  """Token ids of captions -> (ids [N, caption_len] int32 padded with the pad id, lengths [N] int32):
-  "eos" keeps the first caption_len - 1 tokens and ends with eos; "cls_sep" wraps the first
-  caption_len - 2 in [CLS] ... [SEP]."""
+  """Token ids of captions -> (ids [N, caption_len] int32 padded with the pad id, lengths [N] int32),
+  each framed as the packed text rows frame an example (`sslax.data.packing.frame_tokens`)."""
   ids = np.full((len(token_lists), caption_len), special_ids["pad"], np.int32)
   lengths = np.zeros((len(token_lists),), np.int32)
   for i, tokens in enumerate(token_lists):
-    if framing == "cls_sep":
-      row = [special_ids["cls"], *tokens[: caption_len - 2], special_ids["sep"]]
-    elif framing == "eos":
-      row = [*tokens[: caption_len - 1], special_ids["eos"]]
-    else:
-      raise ValueError(f"data.framing: expected 'eos' or 'cls_sep', got {framing!r}")
+    row = frame_tokens(tokens, seq_len=caption_len, framing=framing, special_ids=dict(special_ids))
     ids[i, : len(row)] = row
     lengths[i] = len(row)
   return ids, lengths
@@ -188,11 +183,8 @@ class CaptionedImages:
     self.skipped_examples = list(getattr(source, "skipped_examples", ()))
     captions = [record_captions(source[i]) for i in range(len(source))]
     flat = [c for cs in captions for c in cs[:max_captions]]
-    encoded = []
-    for start in range(0, len(flat), 10_000):
-      encoded += tokenizer.encode_batch(flat[start: start + 10_000], add_special_tokens=False)
-    ids, lengths = frame_captions([e.ids for e in encoded], caption_len=caption_len, framing=framing,
-                                  special_ids=special_ids)
+    ids, lengths = frame_captions([e.ids for e in encode_all(tokenizer, flat)], caption_len=caption_len,
+                                  framing=framing, special_ids=special_ids)
     n = len(source)
     self.captions = np.full((n, max_captions, caption_len), special_ids["pad"], np.int32)
     self.caption_lengths = np.zeros((n, max_captions), np.int32)

@@ -65,6 +65,17 @@ class PackedTokens:
     return f"PackedTokens({len(self)} rows of {self.arrays['ids'].shape[1]} tokens)"
 
 
+def frame_tokens(tokens, *, seq_len: int, framing: str, special_ids: dict) -> np.ndarray:
+  """One example's token ids (no specials) framed to at most `seq_len` ids, int32: "cls_sep"
+  [CLS] first seq_len - 2 [SEP] (BERT), "eos" the first seq_len - 1 then the end-of-text id (GPT)."""
+  t = np.asarray(tokens, np.int32)
+  if framing == "cls_sep":
+    return np.concatenate([[special_ids["cls"]], t[: seq_len - 2], [special_ids["sep"]]]).astype(np.int32)
+  if framing == "eos":
+    return np.concatenate([t[: seq_len - 1], [special_ids["eos"]]]).astype(np.int32)
+  raise ValueError(f"data.framing: expected one of {list(FRAMINGS)}, got {framing!r}")
+
+
 def pack_tokens(token_lists: list[np.ndarray], labels: np.ndarray, *, seq_len: int, packing: str, framing: str,
                 special_ids: dict, one_document: bool = False) -> dict[str, np.ndarray]:
   """Packs tokenized examples into rows; see the module docstring.
@@ -110,12 +121,7 @@ def pack_tokens(token_lists: list[np.ndarray], labels: np.ndarray, *, seq_len: i
             "positions": np.broadcast_to(np.arange(seq_len, dtype=np.int32), ids.shape).copy(),
             "label": np.full((rows,), -1, np.int32)}
 
-  def frame(t):
-    if cls_sep:
-      return np.concatenate([[special_ids["cls"]], t[: seq_len - 2], [special_ids["sep"]]]).astype(np.int32)
-    return np.concatenate([t[: seq_len - 1], [special_ids["eos"]]]).astype(np.int32)
-
-  framed = [frame(np.asarray(t)) for t in token_lists]
+  framed = [frame_tokens(t, seq_len=seq_len, framing=framing, special_ids=special_ids) for t in token_lists]
   if packing == "none":
     row_of = np.arange(len(framed))
   else:  # greedy in order: a new row when the next example does not fit
@@ -238,7 +244,7 @@ def _split_range(data_config, split: str) -> tuple[float, float]:
   return float(lo), float(hi)
 
 
-def _encode_all(tok, items: list, **kwargs) -> list:
+def encode_all(tok, items: list, **kwargs) -> list:
   """`tok.encode_batch` over `items` in slices of 10,000 (bounded memory per call)."""
   encodings = []
   for start in range(0, len(items), 10_000):
@@ -250,7 +256,7 @@ def _packed_arrays(raw, tok, text_key: str, lines: bool, *, seq_len: int, packin
                    special_ids: dict) -> tuple[dict[str, np.ndarray], dict]:
   """A text split tokenized and packed (`pack_tokens`), and its counts."""
   texts = list(_texts(raw, text_key, lines))
-  token_lists = [np.asarray(e.ids, np.int32) for e in _encode_all(tok, texts)]
+  token_lists = [np.asarray(e.ids, np.int32) for e in encode_all(tok, texts)]
   labels = np.array([int(raw[i].get("label", -1)) for i in range(len(raw))], np.int32) \
       if packing == "none" else np.full(len(texts), -1, np.int32)
   arrays = pack_tokens(token_lists, labels, seq_len=seq_len, packing=packing, framing=framing,
@@ -266,7 +272,7 @@ def _tagged_arrays(raw, tok, text_key: str, tag_key: str, *, seq_len: int, frami
   if tag_key not in records[0]:
     raise ValueError(f"data.tag_key: expected one of the record's sequence fields "
                      f"{sorted(k for k in records[0] if k != text_key)}, got {tag_key!r}")
-  encodings = _encode_all(tok, [[_decode(w) for w in r[text_key]] for r in records], is_pretokenized=True)
+  encodings = encode_all(tok, [[_decode(w) for w in r[text_key]] for r in records], is_pretokenized=True)
   arrays = tag_rows([np.asarray(e.ids, np.int32) for e in encodings], [e.word_ids for e in encodings],
                     [np.asarray(r[tag_key], np.int32) for r in records], seq_len=seq_len, framing=framing,
                     special_ids=special_ids)
