@@ -12,10 +12,8 @@ import dataclasses
 from typing import Sequence
 
 import grain
-import jax
 import numpy as np
 
-from sslax.data.pipeline import from_full_batch, pad_rows
 from sslax.eval.features import extract_features_and_labels, make_feature_fn
 
 # CLIP's ImageNet prompt ensemble, the subset its notebook found best (Radford et al. 2021, A.2)
@@ -85,13 +83,10 @@ def embed_texts(method, state, mesh, texts: Sequence[str], batch_size: int = 256
   ids, lengths = method.tokenize(list(texts))
   fn = make_feature_fn(method, mesh, features=lambda model, inputs: method.prompt_embeddings(
       model, inputs["ids"], inputs["lengths"]))
-  n_dev, out = mesh.devices.size, []
-  for start in range(0, len(ids), batch_size):
-    chunk_ids, chunk_len = ids[start: start + batch_size], lengths[start: start + batch_size]
-    inputs = {"ids": from_full_batch(pad_rows(chunk_ids, n_dev), mesh),
-              "lengths": from_full_batch(pad_rows(chunk_len, n_dev), mesh)}
-    out.append(np.asarray(jax.device_get(fn(state.params, state.batch_stats, inputs, state.graphdef)))[:len(chunk_ids)])
-  return np.concatenate(out).astype(np.float32)
+  rows = [{"ids": i, "lengths": n} for i, n in zip(ids, lengths)]
+  out, _ = extract_features_and_labels(method, state, rows, mesh, label_keys=(), batch_size=batch_size,
+                                       transform=dict, feature_fn=fn, keys=("ids", "lengths"))
+  return out
 
 
 def class_text_embeddings(method, state, mesh, class_names: Sequence[str], prompts: Sequence[str]) -> np.ndarray:
