@@ -166,6 +166,12 @@ def _paired_info_nce(a: jax.Array, b: jax.Array, scale, block_size: int | None):
   return loss, {"accuracy": jnp.mean((argmax == target).astype(jnp.float32))}
 
 
+def check_paired(image: jax.Array, text: jax.Array) -> None:
+  """Paired embeddings of two modalities: two [N, D] arrays of one shape (row i pairs with row i)."""
+  if image.shape != text.shape or image.ndim != 2:
+    raise ValueError(f"image, text: expected two [N, D] arrays of equal shape, got {image.shape} and {text.shape}")
+
+
 def clip_loss(image: jax.Array, text: jax.Array, *, logit_scale, block_size: int | None = None
               ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """CLIP's symmetric InfoNCE between paired embeddings of two modalities.
@@ -185,8 +191,7 @@ def clip_loss(image: jax.Array, text: jax.Array, *, logit_scale, block_size: int
 
   Returns: (loss, {"accuracy": mean of image->text and text->image top-1}).
   """
-  if image.shape != text.shape or image.ndim != 2:
-    raise ValueError(f"image, text: expected two [N, D] arrays of equal shape, got {image.shape} and {text.shape}")
+  check_paired(image, text)
   image = l2_normalize(image.astype(jnp.float32))
   text = l2_normalize(text.astype(jnp.float32))
   l_it, a_it = _paired_info_nce(image, text, logit_scale, block_size)

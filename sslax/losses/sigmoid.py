@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec as P
 
-from sslax.losses.contrastive import l2_normalize
+from sslax.losses.contrastive import check_paired, l2_normalize
 
 
 def _block_loglik(image, text, t, b, positive_diagonal: bool) -> jax.Array:
@@ -35,11 +35,6 @@ def _block_loglik(image, text, t, b, positive_diagonal: bool) -> jax.Array:
   else:
     signs = -jnp.ones_like(logits)
   return jnp.sum(jax.nn.log_sigmoid(signs * logits))
-
-
-def _check(image, text):
-  if image.shape != text.shape or image.ndim != 2:
-    raise ValueError(f"image, text: expected two [N, D] arrays of equal shape, got {image.shape} and {text.shape}")
 
 
 def siglip_loss(image: jax.Array, text: jax.Array, *, scale, bias) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -53,7 +48,7 @@ def siglip_loss(image: jax.Array, text: jax.Array, *, scale, bias) -> tuple[jax.
 
   Returns: (loss, {"accuracy": image->text top-1, "positive_logit": mean diagonal logit}).
   """
-  _check(image, text)
+  check_paired(image, text)
   image = l2_normalize(image.astype(jnp.float32))
   text = l2_normalize(text.astype(jnp.float32))
   n = image.shape[0]
@@ -75,7 +70,7 @@ def siglip_loss_chunked(image: jax.Array, text: jax.Array, *, scale, bias, mesh:
 
   Returns: the loss and aux of `siglip_loss` (accuracy computed in the same ring pass).
   """
-  _check(image, text)
+  check_paired(image, text)
   axes = tuple(mesh.axis_names) if axis_names is None else tuple(axis_names)
   size = 1
   for a in axes:
