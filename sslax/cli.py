@@ -217,9 +217,7 @@ def _generate(args) -> int:
   import numpy as np
 
   from sslax.data.tokenize import data_tokenizer
-  from sslax.models.language import GPT, generate
-
-  from sslax.models.language import check_sampling
+  from sslax.models.language import GPT, check_sampling, generate
 
   config = _load(args)
   if config.method.name != "gpt":

@@ -215,17 +215,18 @@ def check_loss_block_size(config: ml_collections.ConfigDict) -> None:
 _IMAGE_ONLY = ("augment.", "model.in_channels")
 
 
-def _non_finite(node, prefix=""):
+def _non_finite(node, name: str = ""):
   """(dotted key, value) of the first float in `node` (nested sections, tuples) that is inf or NaN."""
-  items = node.items() if isinstance(node, (ml_collections.ConfigDict, dict)) else enumerate(node)
-  for key, value in items:
-    name = f"{prefix}{key}" if isinstance(key, str) else f"{prefix[:-1]}[{key}]."
-    if isinstance(value, (ml_collections.ConfigDict, dict, list, tuple)):
-      found = _non_finite(value, name + "." if isinstance(key, str) else name)
-      if found:
-        return found
-    elif isinstance(value, float) and not math.isfinite(value):
-      return name.rstrip("."), value
+  if isinstance(node, (ml_collections.ConfigDict, dict)):
+    children = [(f"{name}.{k}" if name else str(k), v) for k, v in node.items()]
+  elif isinstance(node, (list, tuple)):
+    children = [(f"{name}[{i}]", v) for i, v in enumerate(node)]
+  else:
+    return (name, node) if isinstance(node, float) and not math.isfinite(node) else None
+  for child_name, child in children:
+    found = _non_finite(child, child_name)
+    if found:
+      return found
   return None
 
 

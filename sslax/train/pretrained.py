@@ -69,13 +69,21 @@ def _nest(path: str, value):
   return value
 
 
+def _under(name: str, path: str) -> bool:
+  """Whether the leaf named `name` ('a/b/c') lies under `path` ('a/b'; '' is the whole network)."""
+  return not path or (name + "/").startswith(path.rstrip("/") + "/")
+
+
+def _names_under(tree, path: str) -> list[str]:
+  return [n for n in (path_name(p) for p, _ in jax.tree_util.tree_leaves_with_path(tree)) if _under(n, path)]
+
+
 def copy_subtree(fresh, source_tree, *, into: str, source_path: str, where: str):
   """`fresh` (an nnx.State) with its leaves under `into` replaced by `source_tree`'s leaves under
   `source_path`; every leaf under `into` must be found there (same shape)."""
   old = _nest(into, _subtree(source_tree, source_path, where))
   new, missing = copy_by_path(fresh, old)
-  prefix = into.rstrip("/") + "/" if into else ""
-  missing = [m for m in missing if m.startswith(prefix)]
+  missing = [m for m in missing if _under(m, into)]
   if missing:
     raise ValueError(f"train.init_from: {where} lacks {len(missing)} parameters of {into!r}, e.g. {missing[0]}")
   return new
@@ -87,21 +95,16 @@ def init_from(state, entries):
     if not (isinstance(entry, (tuple, list)) and len(entry) == 3 and all(isinstance(e, str) for e in entry)):
       raise ValueError(f"train.init_from: expected (path here, workdir, path there) string triples, got {entry!r}")
     into, workdir, source_path = entry
+    n_params = len(_names_under(state.params, into))
+    if not n_params:
+      raise ValueError(f"train.init_from: this network has no parameters under {into!r}")
     step, params, batch_stats = latest_weights(workdir)
     where = f"the checkpoint of {workdir} (step {step})"
-    n_before = len(jax.tree.leaves(_subtree_state(state.params, into)))
-    if not n_before:
-      raise ValueError(f"train.init_from: this network has no parameters under {into!r}")
     new_params = copy_subtree(state.params, params, into=into, source_path=source_path, where=where)
     new_stats = state.batch_stats
-    if jax.tree.leaves(_subtree_state(state.batch_stats, into)):
+    if _names_under(state.batch_stats, into):
       new_stats = copy_subtree(state.batch_stats, batch_stats, into=into, source_path=source_path, where=where)
     state = state.replace(params=new_params, batch_stats=new_stats)
     log.info("train.init_from: %s <- %s:%s (step %d, %d arrays)", into or "the network", workdir,
-             source_path or "/", step, n_before)
+             source_path or "/", step, n_params)
   return state
-
-
-def _subtree_state(tree, path: str):
-  prefix = path.rstrip("/") + "/" if path else ""
-  return [v for p, v in jax.tree_util.tree_leaves_with_path(tree) if (path_name(p) + "/").startswith(prefix)]
