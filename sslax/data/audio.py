@@ -112,9 +112,29 @@ def _audio_folder_builder_cls():
     def __init__(self, *, split_paths: Mapping[str, str], split_filters: Mapping[str, str], pattern: str,
                  labels_csv: str | None, sample_rate: int, on_bad_example: str = "error", **kwargs):
       self._local_files(split_paths, on_bad_example)
-      self._filters = {k: parse_split_filter(v, f"data.split_filter.{k}")[0] for k, v in split_filters.items()}
-      self._pattern = re.compile(pattern)
+      if labels_csv and not os.path.isfile(labels_csv):
+        raise ValueError(f"data.labels_csv: expected an existing CSV file (file,label[,speaker]), got {labels_csv!r}")
       self._csv = _read_labels_csv(labels_csv) if labels_csv else None
+      try:
+        self._pattern = re.compile(pattern)
+      except re.error as e:
+        raise ValueError(f"data.filename_pattern: expected a regular expression, got {pattern!r} ({e})") from None
+      # the fields a split filter or the labels read: named groups of the pattern, or the CSV's columns
+      if self._csv is not None:
+        fields, where = set(next(iter(self._csv.values()))), f"a column of data.labels_csv {labels_csv!r}"
+      else:
+        fields = set(self._pattern.groupindex)
+        where = f"a named group (?P<name>...) of data.filename_pattern {pattern!r}"
+      if "label" not in fields:
+        raise ValueError(f"data.filename_pattern: expected a named group (?P<label>...), got {pattern!r} with groups "
+                         f"{sorted(fields)}")
+      self._filters = {}
+      for k, v in split_filters.items():
+        keep, name = parse_split_filter(v, f"data.split_filter.{k}")
+        if name not in fields:
+          raise ValueError(f"data.split_filter.{k}: {v!r} filters on {name!r}, expected {where} "
+                           f"(it has {sorted(fields)})")
+        self._filters[k] = keep
       self._rate = int(sample_rate)
       labels, speakers = set(), set()
       for split, path in self._split_paths.items():
@@ -128,7 +148,7 @@ def _audio_folder_builder_cls():
                          f"data.labels_csv) in {sorted(str(p) for p in self._split_paths.values())}")
       self._labels, self._speakers = _sorted_names(labels), _sorted_names(speakers)
       name = self.cache_name(f"|{sorted(split_filters.items())}|{pattern}|{labels_csv}|{sample_rate}|"
-                             f"bad={on_bad_example}")
+                             f"bad={on_bad_example}", also=(labels_csv,) if labels_csv else ())
       super().__init__(config=tfds.core.BuilderConfig(name=name), **kwargs)
 
     @staticmethod

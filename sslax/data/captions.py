@@ -28,16 +28,14 @@ tower pools there), "cls_sep" wraps it in [CLS] ... [SEP] (BERT).
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from sslax.data.builders import BadExampleError, LocalFiles, make_local_builder, prepared_sources
-from sslax.data.images import _IMAGE_SUFFIXES, _checked_decode
+from sslax.data.images import _checked_decode
 from sslax.data.packing import encode_all, frame_tokens
 
 log = logging.getLogger("sslax")
@@ -70,17 +68,6 @@ def read_split_list(path: Path) -> list[str]:
     return [line.strip() for line in f if line.strip()]
 
 
-def _folder_key(folder: Path) -> str:
-  """Every image file's name, size and modification time: a changed, added or removed image
-  changes the key (the folder's own mtime does not see an edited file)."""
-  h = hashlib.sha1()
-  for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-    if entry.is_file() and entry.name.lower().endswith(_IMAGE_SUFFIXES):
-      st = entry.stat()
-      h.update(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}|".encode())
-  return h.hexdigest()
-
-
 def _caption_builder_cls():
   import tensorflow_datasets as tfds
 
@@ -96,10 +83,8 @@ def _caption_builder_cls():
       self._images, self._captions_path = Path(images), Path(captions)
       self._captions = read_captions_csv(self._captions_path)
       self.missing: dict[str, int] = {}
-      st = self._captions_path.stat()
-      settings = (f"|images={self._images.resolve()}:{_folder_key(self._images)}|captions="
-                  f"{self._captions_path.resolve()}:{st.st_size}:{st.st_mtime_ns}|bad={on_bad_example}")
-      super().__init__(config=tfds.core.BuilderConfig(name=self.cache_name(settings)), **kwargs)
+      name = self.cache_name(f"|bad={on_bad_example}", also=(self._images, self._captions_path))
+      super().__init__(config=tfds.core.BuilderConfig(name=name), **kwargs)
 
     def _info(self):
       return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({

@@ -286,7 +286,7 @@ def packed_text_source(data_config, split: str) -> PackedTokens:
   `data.split_range` {split: (start, end)} keeps that fraction of the split's rows, in file order
   (e.g. {"train": (0, 0.9), "test": (0.9, 1)} on one file: the last 10% held out).
   """
-  from sslax.data.builders import DEFAULT_DATA_DIR
+  from sslax.data.builders import DEFAULT_DATA_DIR, writable_dir
   from sslax.data.tokenize import data_tokenizer
 
   seq_len, packing, framing = int(data_config.seq_len), data_config.get("packing", "concat"), data_config.framing
@@ -325,7 +325,7 @@ def packed_text_source(data_config, split: str) -> PackedTokens:
                                      special_ids=special_ids)
       log.info("data: packed split %r: %d examples, %d tokens -> %d rows of %d", split, stats["examples"],
                stats["tokens"], stats["rows"], seq_len)
-    os.makedirs(root, exist_ok=True)
+    writable_dir(root)
     for name in fields:
       np.save(os.path.join(root, name + ".npy"), arrays[name])
     with open(os.path.join(root, "done"), "w") as f:

@@ -49,8 +49,10 @@ def load_tokenizer(path: str):
   """A saved `tokenizer.json`, or a BERT `vocab.txt` (WordPiece, lower-cased)."""
   from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-  if not os.path.exists(path):
+  if not os.path.isfile(path):
     raise ValueError(f"data.tokenizer: expected an existing tokenizer.json or vocab.txt, got {path!r}")
+  if not os.access(path, os.R_OK):
+    raise ValueError(f"data.tokenizer: cannot read {path!r} (permission denied)")
   if path.endswith(".txt"):
     tok = Tokenizer(models.WordPiece.from_file(path, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -130,7 +132,9 @@ def data_tokenizer(data_config, texts_fn=None):
       if texts_fn is None:
         raise ValueError(f"data.tokenizer: no trained {spec!r} tokenizer cached at {path} and no texts to train one")
       tok = train_tokenizer(texts_fn(), kind=spec, vocab_size=int(data_config.vocab_size))
-      os.makedirs(os.path.dirname(path), exist_ok=True)
+      from sslax.data.builders import writable_dir
+
+      writable_dir(os.path.dirname(path))
       tmp = f"{path}.{os.getpid()}.tmp"  # per process, as above
       tok.save(tmp)
       os.replace(tmp, path)
