@@ -39,9 +39,20 @@ def _restore(args, config):
   from sslax.data import get_source, train_dataset
   from sslax.methods import make_method
   from sslax.train import build_optimizer, create_train_state, make_mesh
+  from sslax.train.checkpoint import STRUCTURE_SECTIONS, fingerprint_changes
   from sslax.train.mesh import state_shardings
   from sslax.train.loop import make_checkpointer, num_train_steps
 
+  if not args.random_init:  # before anything is created, prepared or compiled
+    if not args.workdir:
+      raise ValueError("--workdir: expected a workdir with checkpoints (or pass --random_init), got none")
+    directory = os.path.join(args.workdir, "checkpoints")
+    if not os.path.isdir(directory) or not any(d.isdigit() for d in os.listdir(directory)):
+      raise ValueError(f"--workdir: expected checkpoints under {directory}, found none")
+    changed = fingerprint_changes(directory, config, STRUCTURE_SECTIONS)
+    if changed:
+      raise ValueError(f"--config: the checkpoints in {directory} were written with another method or model "
+                       f"({'; '.join(changed)}); pass the config the run was trained with")
   mesh = make_mesh(config.mesh)
   method = make_method(config)
   train_src = get_source(config.data, config.data.train_split)
@@ -50,8 +61,6 @@ def _restore(args, config):
   state = create_train_state(method, optimizer, config.seed)
   state = jax.device_put(state, state_shardings(state, mesh, config.get("sharding")))
   if not args.random_init:
-    if not args.workdir:
-      raise ValueError("--workdir: expected a workdir with checkpoints (or pass --random_init), got none")
     ckpt = make_checkpointer(config, args.workdir)
     if ckpt.latest_step() is None:
       raise ValueError(f"--workdir: expected checkpoints under {ckpt.directory}, found none")
@@ -325,6 +334,29 @@ def _quickstart(args) -> int:
   return 0
 
 
+def _disk_full(error: BaseException, workdir: str | None) -> str | None:
+  """The one-line message for an error that is the disk running out of space (errno 28, also as
+  TensorStore's text inside Orbax's errors), naming the path and the last committed step."""
+  import errno
+  import re
+
+  text = str(error)
+  if getattr(error, "errno", None) != errno.ENOSPC and "No space left on device" not in text:
+    return None
+  from sslax.train.checkpoint import DiskFullError, disk_full_message, verify_manifest
+
+  if isinstance(error, DiskFullError):
+    return text
+  match = re.search(r'local file "([^"]+)"', text)
+  path = getattr(error, "filename", None) or (match.group(1) if match else workdir or "?")
+  committed = None
+  directory = os.path.join(workdir, "checkpoints") if workdir else None
+  if directory and os.path.isdir(directory):
+    steps = sorted((int(d) for d in os.listdir(directory) if d.isdigit()), reverse=True)
+    committed = next((s for s in steps if verify_manifest(os.path.join(directory, str(s))) is None), None)
+  return disk_full_message(path, committed, "No space left on device")
+
+
 def main(argv=None) -> int:
   argv = sys.argv[1:] if argv is None else list(argv)
   from sslax.platforms import use_cpu_unless_accelerated
@@ -387,6 +419,11 @@ def main(argv=None) -> int:
   q.add_argument("--variant", default=None, help="'smoke' for a few steps")
   q.add_argument("--no_progress", action="store_true")
   args = parser.parse_args(argv)
+  output = getattr(args, "output", None)
+  if output is not None and not os.path.isdir(os.path.dirname(os.path.abspath(output)) or "."):
+    print(f"sslax {args.command}: error: --output: expected a file in an existing directory, got {output!r}",
+          file=sys.stderr)
+    return 2
   logging.basicConfig(level=logging.INFO, format="%(message)s")
   for noisy in ("absl", "jax", "orbax", "tensorflow_datasets"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -397,14 +434,23 @@ def main(argv=None) -> int:
       initialize(args.coordinator_address, args.num_processes, args.process_id)
     return {"train": _train, "eval": _eval, "finetune": _finetune, "generate": _generate, "fewshot": _fewshot,
             "plan": _plan, "quickstart": _quickstart}[args.command](args)
-  except ValueError as e:
-    print(f"sslax {args.command}: error: {e}", file=sys.stderr)
-    return 2
-  except RuntimeError as e:
-    from sslax.train.checkpoint import CheckpointCorruptError
+  except (ValueError, RuntimeError, OSError) as e:
+    full = _disk_full(e, getattr(args, "workdir", None))
+    if full:  # Orbax's own error from a save that ran out of space midway: one line, not its tracebacks
+      print(f"sslax {args.command}: error: {full}", file=sys.stderr)
+      return 2
+    if isinstance(e, ValueError):
+      print(f"sslax {args.command}: error: {e}", file=sys.stderr)
+      return 2
+    if isinstance(e, OSError):
+      raise
+    from sslax.train.checkpoint import CheckpointCorruptError, DiskFullError
     from sslax.train.loop import NonFiniteError
     from sslax.train.preemption import Preempted
 
+    if isinstance(e, DiskFullError):
+      print(f"sslax {args.command}: error: {e}", file=sys.stderr)
+      return 2
     if isinstance(e, Preempted):
       print(f"sslax {args.command}: preempted: {e}", file=sys.stderr)
       return 143  # as a process killed by SIGTERM: schedulers requeue it

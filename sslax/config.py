@@ -22,8 +22,11 @@ import ml_collections
 def load_config(spec: str) -> ml_collections.ConfigDict:
   """Loads `path/to/config.py[:arg]` and calls its `get_config(arg)`."""
   path, _, arg = spec.partition(":")
-  if not os.path.exists(path):
-    raise ValueError(f"--config: expected an existing config file, got {path!r}")
+  if not os.path.isfile(path):
+    what = "a directory" if os.path.isdir(path) else "no such file"
+    raise ValueError(f"--config: expected a Python config file (path/to/config.py[:variant]), got {path!r} ({what})")
+  if not os.access(path, os.R_OK):
+    raise ValueError(f"--config: cannot read {path!r} (permission denied)")
   module_spec = importlib.util.spec_from_file_location(f"sslax_config_{abs(hash(path))}", path)
   module = importlib.util.module_from_spec(module_spec)
   # Config files may import shared settings from their own folder (experiments/cifar10_common.py).
@@ -31,6 +34,9 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
   sys.path.insert(0, folder)
   try:
     module_spec.loader.exec_module(module)
+  except SyntaxError as e:
+    raise ValueError(f"--config: {e.filename or path}, line {e.lineno}: {e.msg} (expected a Python file defining "
+                     "get_config(arg))") from None
   finally:
     sys.path.remove(folder)
   if not hasattr(module, "get_config"):

@@ -1,12 +1,12 @@
 """Orbax checkpoints of the whole TrainState plus the grain iterator position, with integrity manifests."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import os
 import shutil
-import threading
 import time
 import warnings
 from typing import Any
@@ -22,10 +22,22 @@ log = logging.getLogger("sslax")
 
 
 MANIFEST_FILE = "sslax_manifest.json"
+# Orbax's own markers, (re)written as it commits the folder, after the manifest: not listed in it
+_ORBAX_MARKERS = (ocp.path.atomicity_types.COMMIT_SUCCESS_FILE, "_CHECKPOINT_METADATA")
 
 
 class CheckpointCorruptError(RuntimeError):
   """A checkpoint failed its integrity check (or none is valid); the message names the path."""
+
+
+class DiskFullError(RuntimeError):
+  """The disk cannot hold another checkpoint; the message names the path and the step kept."""
+
+
+def disk_full_message(path: str, committed: int | None, detail: str) -> str:
+  kept = (f"the last committed step, {committed}, is intact" if committed is not None
+          else "no step was committed yet")
+  return f"the disk holding {path} is full ({detail}); {kept}: free space there and run the same command again"
 
 
 def _sha256(path: str) -> str:
@@ -37,15 +49,17 @@ def write_manifest(step_dir: str) -> None:
   """Records every file of a committed step (size and SHA-256) in `<step_dir>/sslax_manifest.json`.
 
   Orbax makes a save atomic (temporary folder, then rename) but records no
-  checksums; this manifest is sslax's commit marker and lets a restore find
-  truncated, altered or missing files before any tensor is read.
+  checksums; this manifest lets a restore find truncated, altered or missing
+  files before any tensor is read. `Checkpointer` writes it into the temporary
+  folder just before Orbax renames it (`_ManifestThenRename`), so a committed
+  step always has one.
   """
   files = {}
   for dirpath, _, names in os.walk(step_dir):
     for name in names:
       path = os.path.join(dirpath, name)
       rel = os.path.relpath(path, step_dir)
-      if rel != MANIFEST_FILE:
+      if rel != MANIFEST_FILE and rel not in _ORBAX_MARKERS:
         files[rel] = {"size": os.path.getsize(path), "sha256": _sha256(path)}
   tmp = os.path.join(step_dir, MANIFEST_FILE + ".tmp")
   with open(tmp, "w") as f:
@@ -60,7 +74,7 @@ def verify_manifest(step_dir: str) -> str | None:
   what is wrong, naming the path."""
   manifest = os.path.join(step_dir, MANIFEST_FILE)
   if not os.path.exists(manifest):
-    return f"{manifest} is missing (the save of this step never finished)"
+    return f"{manifest} is missing (removed, or the step was written by another program than sslax)"
   try:
     with open(manifest) as f:
       files = json.load(f)["files"]
@@ -76,6 +90,17 @@ def verify_manifest(step_dir: str) -> str | None:
     if _sha256(path) != expected["sha256"]:
       return f"{path} does not match its SHA-256 checksum (the file was altered)"
   return None
+
+
+class _ManifestThenRename(ocp.path.atomicity.AtomicRenameTemporaryPath):
+  """Orbax's atomic-rename commit with the sslax manifest written into the temporary folder first:
+  the rename makes the step and its manifest visible together, so no kill, however timed, leaves a
+  committed step without a manifest. Orbax calls `finalize` once, on the primary process, after
+  every process's writes of the step have finished."""
+
+  async def finalize(self):
+    await asyncio.to_thread(write_manifest, os.fspath(self.get()))
+    await super().finalize()
 
 
 def _state_handler() -> ocp.PyTreeCheckpointHandler:
@@ -109,12 +134,13 @@ class Checkpointer:
   `state` (the TrainState pytree, sharded as it is) and `data` (the grain
   iterator state, one JSON per process).
 
-  A step is committed in two phases: Orbax writes it to a temporary folder
-  and renames it (atomic), then sslax writes its manifest of sizes and
-  checksums. Only steps with a valid manifest are restored; `on_corrupt`
-  says whether an invalid latest step falls back to the previous valid one
-  (with a warning; the bad folder is moved to `checkpoints_corrupt/`) or
-  fails. Temporary folders of interrupted saves are removed on start.
+  Orbax writes a step to a temporary folder, sslax adds its manifest of sizes
+  and checksums there, and Orbax renames the folder (atomic). Only steps with
+  a valid manifest are restored; `on_corrupt` says whether an invalid latest
+  step falls back to the previous valid one (with a warning; the bad folder
+  is moved to `checkpoints_corrupt/`; when none is left, training starts
+  from step 0) or fails. Temporary folders of interrupted saves are removed
+  on start.
   """
 
   def __init__(self, workdir: str, *, save_every: int, max_to_keep: int = 3, async_save: bool = True,
@@ -125,17 +151,23 @@ class Checkpointer:
     self.directory = os.path.join(self.workdir, "checkpoints")
     self.on_corrupt = on_corrupt
     self.async_save = async_save
-    options = ocp.CheckpointManagerOptions(save_interval_steps=max(1, save_every),
-                                           # +1: the step being committed (Orbax done, manifest not
-                                           # yet) must not push out the previous committed step.
-                                           max_to_keep=max_to_keep + 1, create=True,
-                                           enable_async_checkpointing=async_save,
-                                           cleanup_tmp_directories=True)
+    options = ocp.CheckpointManagerOptions(save_interval_steps=max(1, save_every), max_to_keep=max_to_keep,
+                                           create=True, enable_async_checkpointing=async_save,
+                                           cleanup_tmp_directories=True, temporary_path_class=_ManifestThenRename)
     self.manager = ocp.CheckpointManager(self.directory, options=options, item_handlers={
         "state": _state_handler(), "data": grain.checkpoint.CheckpointHandler()})
     self._last_saved = None
-    self._manifest_thread: threading.Thread | None = None
-    self._manifest_error: BaseException | None = None
+
+  def _check_space(self, state, step: int) -> None:
+    """DiskFullError before Orbax writes anything when the disk has less room than the state's
+    bytes (+10% and 1 MiB for metadata): a save that runs out of space midway fails in background
+    threads with pages of tracebacks, while the previous step stays intact either way."""
+    need = int(sum(getattr(x, "nbytes", 0) for x in jax.tree.leaves(state)) * 1.1) + (1 << 20)
+    free = shutil.disk_usage(self.directory).free
+    if free < need:
+      raise DiskFullError(disk_full_message(self.directory, self.manager.latest_step(),
+                                            f"{free / 2**20:.1f} MiB free, a checkpoint of step {step} needs "
+                                            f"about {need / 2**20:.1f} MiB"))
 
   def _step_dir(self, step: int) -> str:
     return os.path.join(self.directory, str(step))
@@ -153,38 +185,15 @@ class Checkpointer:
       return False
     if step == self._last_saved or step in self.manager.all_steps():
       return False  # already saved or in flight (e.g. the final forced save right after a periodic one)
-    self._join_manifest()
+    self._check_space(state, step)
     self._last_saved = step
-    saved = self.manager.save(step, args=ocp.args.Composite(
+    return self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.PyTreeSave(state), data=grain.checkpoint.CheckpointSave(data_iterator)),
         force=force)
-    if saved:
-      if self.async_save:  # the manifest follows the background commit without blocking training
-        self._manifest_thread = threading.Thread(target=self._commit_manifest, args=(step,), daemon=True,
-                                                 name=f"sslax-manifest-{step}")
-        self._manifest_thread.start()
-      else:
-        self._commit_manifest(step)
-    return saved
-
-  def _commit_manifest(self, step: int) -> None:
-    try:
-      self.manager.wait_until_finished()
-      if jax.process_index() == 0:
-        write_manifest(self._step_dir(step))
-    except BaseException as e:  # surfaced by the next save / wait
-      self._manifest_error = e
-
-  def _join_manifest(self) -> None:
-    if self._manifest_thread is not None:
-      self._manifest_thread.join()
-      self._manifest_thread = None
-    if self._manifest_error is not None:
-      error, self._manifest_error = self._manifest_error, None
-      raise RuntimeError(f"checkpoint: writing the manifest failed: {error}") from error
 
   def restore(self, abstract_state: TrainState, data_iterator: Any, step: int | None = None):
-    """Restores into the shapes, dtypes and shardings of `abstract_state`; returns (state, iterator).
+    """Restores into the shapes, dtypes and shardings of `abstract_state`; returns (state, iterator),
+    or None when `on_corrupt='fallback'` set every step aside (the caller starts from step 0).
 
     Checks the step's manifest first (the latest valid step when `step` is
     None, falling back past invalid ones as `on_corrupt` says).
@@ -206,7 +215,14 @@ class Checkpointer:
       message = f"checkpoint step {candidate} is invalid: {problem}; moved it to {moved} and trying the previous step"
       log.warning(message)
       warnings.warn(message, RuntimeWarning)
-    raise CheckpointCorruptError(f"no valid checkpoint under {self.directory}: " + "; ".join(problems))
+    if not candidates:
+      raise CheckpointCorruptError(f"no checkpoint under {self.directory}")
+    message = (f"no valid checkpoint is left under {self.directory} (set aside in "
+               f"{os.path.join(self.workdir, 'checkpoints_corrupt')}): starting from step 0")
+    log.warning(message)
+    warnings.warn(message, RuntimeWarning)
+    self.manager.reload()
+    return None
 
   def _quarantine(self, step: int) -> str:
     target = os.path.join(self.workdir, "checkpoints_corrupt", f"{step}")
@@ -223,6 +239,7 @@ class Checkpointer:
 
   def _restore(self, step, abstract_state, data_iterator):
     target = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
+    self._check_structure(step, target)
     state_args = ocp.args.PyTreeRestore(target, restore_args=ocp.checkpoint_utils.construct_restore_args(target))
     positions = self._data_positions(step)
     if positions is None:  # written by as many processes as read it: grain restores its own file
@@ -232,6 +249,23 @@ class Checkpointer:
     restored = self.manager.restore(step, args=ocp.args.Composite(state=state_args))
     data_iterator.set_state(positions)
     return restored["state"], data_iterator
+
+  def _check_structure(self, step: int, target) -> None:
+    """ValueError naming the leaves (path, shape, dtype) in which the checkpoint's state differs
+    from `target`'s, before Orbax reads any of it (its own error is a tree dump of kilobytes)."""
+    saved = _leaf_specs(self.manager.item_metadata(step)["state"].tree)
+    wanted = _leaf_specs(target)
+    if saved == wanted:
+      return
+    order = lambda k: (not k.startswith("params"), k)  # noqa: E731 - the network's leaves first
+    diffs = [f"{k}: checkpoint has {saved[k][0]} {saved[k][1]}, this run has {wanted[k][0]} {wanted[k][1]}"
+             for k in sorted(set(saved) & set(wanted), key=order) if saved[k] != wanted[k]]
+    diffs += [f"{k}: only in the checkpoint" for k in sorted(set(saved) - set(wanted), key=order)]
+    diffs += [f"{k}: only in this run's state" for k in sorted(set(wanted) - set(saved), key=order)]
+    raise ValueError(f"checkpoint step {step} in {self.directory} holds another state than this config builds "
+                     f"({len(diffs)} difference(s), e.g. {'; '.join(diffs[:4])}): it was written by another method, "
+                     f"model or optimizer (see {os.path.join(self.directory, FINGERPRINT_FILE)}). Use the config "
+                     "it was trained with, or another workdir")
 
   def _data_positions(self, step: int):
     """None when this process's grain file is in the step; otherwise (the run had another number
@@ -257,30 +291,49 @@ class Checkpointer:
   def wait(self) -> None:
     """Blocks until the last save is committed, manifest included."""
     self.manager.wait_until_finished()
-    self._join_manifest()
 
   def close(self) -> None:
     self.wait()
     self.manager.close()
 
 
+def _leaf_specs(tree) -> dict[str, tuple]:
+  """'params/w' -> (shape, dtype) of every array leaf; dtypes of PRNG keys are not compared (Orbax
+  records their data, not their key type)."""
+  out = {}
+  for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+    if not hasattr(leaf, "shape"):
+      continue
+    name = "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
+    dtype = str(leaf.dtype)
+    out[name] = (tuple(leaf.shape), "" if dtype.startswith("key") else dtype)
+  return out
+
+
 FINGERPRINT_FILE = "run_fingerprint.json"
+# what the state's structure (and the method's meaning of it) depends on; `sslax eval` checks these
+STRUCTURE_SECTIONS = ("method", "model", "projector")
+# what the data position and randomness of a resumed run depend on
+DATA_SECTIONS = ("data", "augment", "augment_view2", "audio")
 
 
-def run_fingerprint(config) -> dict[str, Any]:
-  """The config values a checkpoint's data position and randomness depend on, flattened.
-
-  Resuming with another seed, global batch size, dataset or augmentation
-  would silently change which examples come next and how they are augmented.
-  """
-  flat = {"seed": config.seed, "train.batch_size": config.train.batch_size}
-  for section in ("data", "augment", "augment_view2", "audio"):
+def run_fingerprint(config, sections=STRUCTURE_SECTIONS + DATA_SECTIONS) -> dict[str, Any]:
+  """The config values a checkpoint depends on, flattened: the method, the model and the
+  optimizer (the state's structure: resuming a SimCLR state as BYOL, or a ResNet-18 as a
+  ResNet-50, cannot work), and the seed, global batch size, dataset and augmentation (which
+  examples come next and how they are augmented)."""
+  flat = {}
+  if any(s in STRUCTURE_SECTIONS for s in sections):
+    flat["optim.name"] = config.optim.name
+  if any(s in DATA_SECTIONS for s in sections):
+    flat.update({"seed": config.seed, "train.batch_size": config.train.batch_size})
+  for section in sections:
     node = config.get(section)
     if node is None:
       continue
     for key, value in _flatten(node.to_dict(), section).items():
       flat[key] = list(value) if isinstance(value, tuple) else value
-  return flat
+  return json.loads(json.dumps(flat, default=str))  # tuples -> lists, as stored
 
 
 def _flatten(d, prefix):
@@ -293,27 +346,40 @@ def _flatten(d, prefix):
   return out
 
 
-def check_run_fingerprint(directory: str, config, *, allow_changes: bool = False) -> None:
-  """Writes the fingerprint on a fresh run; on resume raises ValueError naming each changed field
-  with both values, unless `allow_changes` (then the new fingerprint replaces the old one).
-  Every process checks; only process 0 writes."""
+def fingerprint_changes(directory: str, config, sections=STRUCTURE_SECTIONS + DATA_SECTIONS) -> list[str] | None:
+  """None when `directory` has no fingerprint; otherwise each field of `sections` whose value
+  differs from the fingerprint's, with both values. A field the fingerprint lacks (written by an
+  older sslax) is not compared."""
   path = os.path.join(directory, FINGERPRINT_FILE)
-  current = json.loads(json.dumps(run_fingerprint(config)))  # tuples -> lists, as stored
-  if os.path.exists(path):
-    with open(path) as f:
-      saved = json.load(f)
-    changed = [(k, saved.get(k, "<absent>"), current.get(k, "<absent>"))
-               for k in sorted(set(saved) | set(current)) if saved.get(k, "<absent>") != current.get(k, "<absent>")]
-    if changed and not allow_changes:
-      detail = "; ".join(f"{k}: checkpoint has {a!r}, this run has {b!r}" for k, a, b in changed)
-      raise ValueError(f"resume: the checkpoints in {directory} were written with another config ({detail}). "
-                       "Use another workdir, or pass --set train.allow_resume_changes=True to resume anyway")
-    if not changed:
-      return
-  if jax.process_index() != 0:
-    return  # every process checks; one writes (processes share the directory, and racing renames fail)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    saved = json.load(f)
+  current = run_fingerprint(config, sections)
+  return [f"{k}: checkpoint has {saved[k]!r}, this run has {current.get(k, '<absent>')!r}"
+          for k in sorted(saved) if (k in current or k.split(".")[0] in sections)
+          and saved[k] != current.get(k, "<absent>")]
+
+
+def check_run_fingerprint(directory: str, config, *, allow_changes: bool = False) -> None:
+  """On resume, raises ValueError naming each changed field with both values, unless
+  `allow_changes`. Every process checks; `save_run_fingerprint` records the config once the run
+  has its state."""
+  changed = fingerprint_changes(directory, config)
+  if changed and not allow_changes:
+    raise ValueError(f"resume: the checkpoints in {directory} were written with another config "
+                     f"({'; '.join(changed)}). Use another workdir, or pass --set train.allow_resume_changes=True "
+                     "to resume anyway")
+
+
+def save_run_fingerprint(directory: str, config) -> None:
+  """Writes the fingerprint of `config` (replacing an older one) from process 0 only: the processes
+  share the directory, and racing renames fail."""
+  if jax.process_index() != 0 or fingerprint_changes(directory, config) == []:
+    return
   os.makedirs(directory, exist_ok=True)
+  path = os.path.join(directory, FINGERPRINT_FILE)
   tmp = f"{path}.{os.getpid()}.tmp"
   with open(tmp, "w") as f:
-    json.dump(current, f, indent=2, sort_keys=True)
+    json.dump(run_fingerprint(config), f, indent=2, sort_keys=True)
   os.replace(tmp, path)  # atomic: a crash leaves the old file or the new one

@@ -18,13 +18,14 @@ from sslax.data import get_source, to_global, train_dataset
 from sslax.dispatch import OneStepAhead
 from sslax.eval import EvalData, EvalRun, collapse_alarm, make_feature_fn
 from sslax.methods import make_method
-from sslax.train.checkpoint import Checkpointer, check_run_fingerprint
+from sslax.train.checkpoint import Checkpointer, check_run_fingerprint, save_run_fingerprint
 from sslax.train.mesh import make_mesh, state_shardings
 from sslax.train.metrics import MetricsWriter
 from sslax.train.preemption import Preempted, PreemptionNotice
 from sslax.train.pretrained import init_from
 from sslax.train.state import TrainState, build_optimizer, create_train_state
 from sslax.train.step import make_train_step
+from sslax.train.workdir import WorkdirLock, check_workdir
 
 log = logging.getLogger("sslax")
 
@@ -51,6 +52,10 @@ def num_train_steps(config, num_examples: int) -> int:
 
 def _check_inputs(method, source, config, num_devices: int) -> None:
   """Validates the shape every batch will have, before anything is compiled."""
+  size = config.train.batch_size
+  if size % num_devices:
+    raise ValueError(f"train.batch_size: expected a multiple of the {num_devices} devices the batch is split over, "
+                     f"got {size} (e.g. {max(num_devices, size // num_devices * num_devices)})")
   record = method.inputs.transform()(source[0])
   batch = {k: np.repeat(np.asarray(v)[None], config.train.batch_size, axis=0) for k, v in record.items()}
   method.validate_batch(batch, num_devices)
@@ -134,8 +139,13 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   validate_config(config)
   if stop_at is not None and (isinstance(stop_at, bool) or not isinstance(stop_at, int) or stop_at < 1):
     raise ValueError(f"--stop_at: expected a step >= 1, got {stop_at!r}")
+  workdir = check_workdir(workdir)
+  with WorkdirLock(workdir, jax.process_index()):  # one run per workdir; a second is refused, naming this one
+    return _train(config, workdir, progress=progress, stop_at=stop_at, method=method, sources=sources)
+
+
+def _train(config, workdir: str, *, progress: bool, stop_at: int | None, method, sources) -> TrainResult | None:
   warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-  os.makedirs(workdir, exist_ok=True)
   mesh = make_mesh(config.mesh)
   method = method if method is not None else make_method(config)
   if sources is not None:
@@ -150,16 +160,21 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
   optimizer = build_optimizer(method, config, total)
   state = create_train_state(method, optimizer, config.seed)
   checkpointer = make_checkpointer(config, workdir)
-  if config.train.get("init_from") and checkpointer.latest_step() is None:  # parts from other runs
-    state = init_from(state, config.train.init_from)
-    state = state.replace(opt_state=optimizer.init(state.params))  # an EMA target starts from them too
   shardings = state_shardings(state, mesh, config.get("sharding"))
-  state = jax.device_put(state, shardings)
   iterator = iter(train_dataset(train_source, global_batch_size=config.train.batch_size,
                                 seed=config.seed, transform=method.inputs.transform(), mesh=mesh))
+  restored = None
   if checkpointer.latest_step() is not None:
     check_run_fingerprint(checkpointer.directory, config, allow_changes=config.train.allow_resume_changes)
-    state, iterator = checkpointer.restore(state, iterator)
+    # None: every step failed its check and was set aside ('fallback'); a fresh start, said so
+    restored = checkpointer.restore(jax.device_put(state, shardings), iterator)
+  if restored is None:
+    if config.train.get("init_from"):  # parts from other runs
+      state = init_from(state, config.train.init_from)
+      state = state.replace(opt_state=optimizer.init(state.params))  # an EMA target starts from them too
+    state = jax.device_put(state, shardings)
+  else:
+    state, iterator = restored
     resumed = int(jax.device_get(state.step))
     # a smaller target would skip training and report a model of `resumed` steps as `total`
     if resumed > total:
@@ -169,8 +184,7 @@ def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = 
       raise ValueError(f"--stop_at: expected a step after {resumed}, the step of the checkpoint in "
                        f"{checkpointer.directory}, got {stop_at}")
     log.info("resumed from step %d", resumed)
-  else:
-    check_run_fingerprint(checkpointer.directory, config, allow_changes=True)
+  save_run_fingerprint(checkpointer.directory, config)
   if jax.process_index() == 0:  # one writer: the processes may share the workdir
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config.to_json_best_effort(indent=2))
