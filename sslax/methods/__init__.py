@@ -4,6 +4,6 @@
 The shared parts: `base` (protocol, registry), `two_view` (the two-view image
 methods), `language` (token-row methods).
 """
-from sslax.methods.base import Method, available_methods, make_method, method_class, register
+from sslax.methods.base import Method, MethodCard, available_methods, make_method, method_class, register
 
-__all__ = ["Method", "available_methods", "make_method", "method_class", "register"]
+__all__ = ["Method", "MethodCard", "available_methods", "make_method", "method_class", "register"]

@@ -72,7 +72,14 @@ def register(name: str) -> Callable[[type], type]:
 
 
 def available_methods() -> list[str]:
-  """The method names this package ships (one module each), and any registered from elsewhere."""
+  """The method names this package ships (one module each), and any registered from elsewhere.
+
+  Examples:
+    >>> {"simclr", "byol", "dino", "bert", "wav2vec2"} <= set(available_methods())
+    True
+    >>> method_class("simclr").card.loss
+    'sslax.losses.nt_xent_loss'
+  """
   import sslax.methods as package
 
   shipped = {m.name for m in pkgutil.iter_modules(package.__path__) if m.name not in _NOT_METHODS}
@@ -101,12 +108,43 @@ def make_method(config: ml_collections.ConfigDict) -> "Method":
 
 
 @dataclasses.dataclass(frozen=True)
+class MethodCard:
+  """What the documentation says about a method, next to its code so that it cannot drift: the
+  docs build (`docs/hooks.py`) renders one page per registered method from its card, its class
+  docstring, the loss's docstring, the `experiments/` configs that name it and its rows of
+  `experiments/RESULTS.md`, and fails when a test, a loss or a row named here does not exist.
+
+  Args:
+    family: the row of the index table ("contrastive", "self-distillation", ...).
+    paper: the paper, as a Markdown citation with its link.
+    objective: the objective in one or two lines (plain text or Markdown math).
+    loss: the dotted path of the loss function (e.g. "sslax.losses.nt_xent_loss"), or "" when the
+      loss is written in the method's own file.
+    reference: the reference implementation the loss or recipe follows.
+    tests: "tests/<file>.py::<test>" of the tests that check the loss against its formula or the
+      reference, the smoke test first.
+    results: ("<heading of a RESULTS.md section, its start>", "<first cell of its rows>", ...):
+      the rows of that section's tables that hold the method's figures.
+  """
+
+  family: str
+  paper: str
+  objective: str
+  loss: str
+  reference: str
+  tests: tuple[str, ...]
+  results: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class Method:
   """Base of every method: subclasses override the hooks they need (module docstring)."""
 
   config: ml_collections.ConfigDict
 
   name: ClassVar[str] = ""
+  # the documentation's facts about the method (`MethodCard`); the docs build requires one
+  card: ClassVar[MethodCard | None] = None
 
   def __post_init__(self):
     self.check_config()

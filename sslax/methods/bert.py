@@ -16,7 +16,7 @@ from sslax.augment.tokens import bert_mask, next_sentence_pairs, span_mask_token
 from sslax.config import check_config_value
 from sslax.eval.collapse import collapse_metrics
 from sslax.losses.language import masked_lm_loss
-from sslax.methods.base import register
+from sslax.methods.base import MethodCard, register
 from sslax.methods.language import TokenMethod
 from sslax.models.language import BERT
 from sslax.models.pooling import masked_mean
@@ -30,6 +30,20 @@ class BertMLM(TokenMethod):
   Predictions are made at no more than `method.max_predictions` positions per row (gathered
   before the vocabulary projection, as the reference's `max_predictions_per_seq`).
   """
+  card = MethodCard(
+      family="masked prediction",
+      paper="Devlin et al. 2019, [BERT](https://arxiv.org/abs/1810.04805); Joshi et al. 2020, "
+            "[SpanBERT](https://arxiv.org/abs/1907.10529)",
+      objective="cross-entropy on the masked positions (15%: 80% [MASK], 10% random, 10% kept), "
+                "optionally + next-sentence prediction",
+      loss="sslax.losses.language.masked_lm_loss",
+      reference="google-research/bert `run_pretraining.py`; Hugging Face `BertForPreTraining` (hidden "
+                "states compared in the parity test)",
+      tests=("tests/test_language_methods.py::test_bert_smoke_pretrain_heldout_and_sst2_style_probe",
+             "tests/test_language.py::test_bert_masking_proportions_over_many_draws",
+             "tests/test_language.py::test_lm_losses_match_numpy",
+             "tests/test_hf_bert.py::test_hidden_states_and_pooler_equal_transformers_bert"),
+      results=("Language: GPT on tinyshakespeare", "random init", "MLM-pretrained"))
 
   def check_config(self):
     c = self.config

@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from sslax.eval.collapse import collapse_metrics
 from sslax.losses import byol_loss
-from sslax.methods.base import register
+from sslax.methods.base import MethodCard, register
 from sslax.methods.two_view import MomentumMixin, TwoViewMethod
 
 
 @register("byol")
 class BYOL(MomentumMixin, TwoViewMethod):
+  card = MethodCard(
+      family="self-distillation",
+      paper="Grill et al. 2020, [Bootstrap Your Own Latent](https://arxiv.org/abs/2006.07733)",
+      objective="2 - 2 cos(predictor(online(v1)), sg(target(v2))), symmetrized; the target is an EMA of "
+                "the online network (tau on a cosine schedule)",
+      loss="sslax.losses.byol_loss",
+      reference="deepmind-research `byol`; solo-learn `byol.py`",
+      tests=("tests/test_methods.py::test_smoke_pretrain_then_probe",
+             "tests/test_losses_distillation.py::test_byol_and_simsiam_match_formula_and_stop_gradient",
+             "tests/test_methods.py::test_byol_target_is_the_ema_of_the_params_through_the_step"),
+      results=("Every method on CIFAR-10", "random init", "BYOL"))
 
   def check_config(self):
     self.check_momentum()

@@ -8,10 +8,22 @@ with the convolutional feature encoder frozen (`optim.freeze`).
 """
 from __future__ import annotations
 
-from sslax.methods.base import register
+from sslax.methods.base import MethodCard, register
 from sslax.methods.downstream import Downstream
 
 
 @register("classify")
 class Classify(Downstream):
   """A pretrained network and a linear head over its [B, D] features; see `sslax finetune`."""
+  card = MethodCard(
+      family="transfer",
+      paper="Devlin et al. 2019 (fine-tuning, sec. 4); Houlsby et al. 2019, "
+            "[Parameter-Efficient Transfer Learning](https://arxiv.org/abs/1902.00751) (adapters)",
+      objective="softmax cross-entropy of a linear head over the pretrained network's pooled features, "
+                "the network fine-tuned, frozen or adapted (`sslax finetune`)",
+      loss="",
+      reference="Hugging Face `run_glue.py`; the adapter layout of Houlsby et al.",
+      tests=("tests/test_downstream.py::test_finetune_a_pretrained_encoder_in_eval_or_train_mode",
+             "tests/test_language_methods.py::test_adapters_start_as_the_identity_and_finetune_trains_only_them"),
+      results=("Language: GPT on tinyshakespeare", "full fine-tuning", "adapters"))
+

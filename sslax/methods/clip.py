@@ -12,13 +12,24 @@ from __future__ import annotations
 
 from sslax.config import check_loss_block_size
 from sslax.losses import clip_loss
-from sslax.methods.base import register
+from sslax.methods.base import MethodCard, register
 from sslax.methods.image_text import ImageTextMethod
 
 
 @register("clip")
 class CLIP(ImageTextMethod):
   """CLIP as pure functions over the shared TrainState; see `experiments/clip_flickr8k.py`."""
+  card = MethodCard(
+      family="contrastive",
+      paper="Radford et al. 2021, [CLIP](https://arxiv.org/abs/2103.00020); Jia et al. 2021, "
+            "[ALIGN](https://arxiv.org/abs/2102.05918); Zhai et al. 2022, [LiT](https://arxiv.org/abs/2111.07991)",
+      objective="symmetric InfoNCE over the image-text similarity matrix of the global batch, with a "
+                "learned logit scale",
+      loss="sslax.losses.clip_loss",
+      reference="openai/CLIP (paper's pseudo-code), mlfoundations/open_clip `loss.py` (`ClipLoss`)",
+      tests=("tests/test_image_text.py::test_clip_and_siglip_train_and_evaluate_with_a_locked_tower_from_another_run",
+             "tests/test_image_text.py::test_recall_at_k_on_a_hand_built_similarity_matrix"),
+      results=("Image-text: CLIP", "random init", "CLIP", "ALIGN"))
 
   default_scale_init = 1 / 0.07
 

@@ -18,7 +18,7 @@ from sslax.augment import augment_batch
 from sslax.config import check_config_value
 from sslax.eval.collapse import collapse_metrics
 from sslax.losses import dino_center_update, dino_loss, teacher_temperature_schedule
-from sslax.methods.base import register
+from sslax.methods.base import MethodCard, register
 from sslax.methods.two_view import MomentumMixin, TwoViewMethod, view_recipe
 from sslax.models import DINOHead, build_encoder
 
@@ -44,6 +44,19 @@ class DINONet(nnx.Module):
 
 @register("dino")
 class DINO(MomentumMixin, TwoViewMethod):
+  card = MethodCard(
+      family="self-distillation",
+      paper="Caron et al. 2021, [Emerging Properties in Self-Supervised Vision Transformers]"
+            "(https://arxiv.org/abs/2104.14294)",
+      objective="cross-entropy of the student's softmax(s / 0.1) to the centered, sharpened teacher "
+                "softmax((t - c) / tau_t) over all pairs of different crops; c an EMA of teacher outputs",
+      loss="sslax.losses.dino_loss",
+      reference="facebookresearch/dino `main_dino.py` (`DINOLoss`)",
+      tests=("tests/test_methods.py::test_smoke_pretrain_then_probe",
+             "tests/test_losses_moco_dino.py::test_dino_loss_matches_the_reference_double_loop",
+             "tests/test_methods.py::test_dino_center_follows_the_teacher"),
+      results=("Every method on CIFAR-10", "random init", "DINO"))
+
   uses_projector = False  # the DINO head (`head.*`) instead
 
   def check_config(self):

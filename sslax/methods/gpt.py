@@ -9,7 +9,7 @@ from flax import nnx
 from sslax.config import check_config_value
 from sslax.eval.collapse import collapse_metrics
 from sslax.losses.language import causal_lm_loss
-from sslax.methods.base import register
+from sslax.methods.base import MethodCard, register
 from sslax.methods.language import TokenMethod
 from sslax.models.language import GPT
 from sslax.models.pooling import masked_mean
@@ -18,6 +18,17 @@ from sslax.models.pooling import masked_mean
 @register("gpt")
 class GPTLM(TokenMethod):
   """GPT causal-LM pretraining: every real next token in the row is a target."""
+  card = MethodCard(
+      family="autoregressive",
+      paper="Radford et al. 2018, [Improving Language Understanding by Generative Pre-Training]"
+            "(https://openai.com/research/language-unsupervised)",
+      objective="mean next-token cross-entropy over every real next token of the row (causal attention)",
+      loss="sslax.losses.language.causal_lm_loss",
+      reference="openai/gpt-2 `model.py`; karpathy/nanoGPT",
+      tests=("tests/test_language_methods.py::test_gpt_smoke_pretrain_perplexity_and_generate_cli",
+             "tests/test_language.py::test_lm_losses_match_numpy",
+             "tests/test_language.py::test_kv_cache_generation_equals_generation_without_cache"),
+      results=("Language: GPT on tinyshakespeare", "unigram", "bigram", "GPT"))
 
   monitor_heldout = True  # pretrained on unlabelled text: perplexity is what there is to monitor
 

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from sslax.config import check_config_value, check_loss_block_size
 from sslax.eval.collapse import collapse_metrics
 from sslax.losses import l2_normalize, moco_loss, moco_v3_loss
-from sslax.methods.base import register
+from sslax.methods.base import MethodCard, register
 from sslax.methods.two_view import MomentumMixin, SiameseNet, TwoViewMethod
 
 
@@ -30,6 +30,18 @@ def enqueue(queue: jax.Array, keys: jax.Array, ptr: jax.Array) -> tuple[jax.Arra
 
 @register("moco")
 class MoCo(MomentumMixin, TwoViewMethod):
+  card = MethodCard(
+      family="contrastive",
+      paper="He et al. 2020, [Momentum Contrast](https://arxiv.org/abs/1911.05722); Chen et al. 2020 (v2), "
+            "2021 (v3)",
+      objective="InfoNCE of each query against its momentum-encoder key and a queue of past keys (v2), or "
+                "against the other view's keys in the batch (v3)",
+      loss="sslax.losses.moco_loss",
+      reference="facebookresearch/moco `builder.py`, moco-v3; solo-learn `mocov2plus.py`",
+      tests=("tests/test_methods.py::test_smoke_pretrain_then_probe",
+             "tests/test_losses_moco_dino.py::test_moco_loss_matches_formula",
+             "tests/test_methods.py::test_moco_stop_and_resume_is_exact_queue_included"),
+      results=("Every method on CIFAR-10", "random init", "MoCo v2+"))
 
   def check_config(self):
     self.check_momentum()

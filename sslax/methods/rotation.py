@@ -23,7 +23,7 @@ from sslax.augment import augment_batch, eval_transform
 from sslax.config import check_config_value
 from sslax.data.modality import Images
 from sslax.eval.collapse import collapse_metrics
-from sslax.methods.base import Method, register
+from sslax.methods.base import Method, MethodCard, register
 from sslax.models import MLPHead, build_encoder
 
 NUM_ROTATIONS = 4
@@ -57,6 +57,17 @@ class RotationNet(nnx.Module):
 @register("rotation")
 class Rotation(Method):
   """Rotation prediction on the shared train step; see `experiments/rotation_cifar10.py`."""
+  card = MethodCard(
+      family="pretext",
+      paper="Gidaris et al. 2018, [Unsupervised Representation Learning by Predicting Image Rotations]"
+            "(https://arxiv.org/abs/1803.07728)",
+      objective="4-way cross-entropy of which quarter turn (0, 90, 180, 270 degrees) each image was "
+                "given; every image is shown at all four",
+      loss="",
+      reference="gidariss/FeatureLearningRotNet",
+      tests=("tests/test_methods.py::test_smoke_pretrain_then_probe",
+             "tests/test_rotation.py::test_loss_is_the_cross_entropy_of_the_rotation_written_out"),
+      results=("Every method on CIFAR-10", "random init", "Rotation prediction"))
 
   @property
   def inputs(self) -> Images:

@@ -12,13 +12,24 @@ from __future__ import annotations
 from sslax.config import check_config_value
 from sslax.losses.sigmoid import siglip_loss, siglip_loss_chunked
 from sslax.mesh import make_mesh
-from sslax.methods.base import register
+from sslax.methods.base import MethodCard, register
 from sslax.methods.image_text import ImageTextMethod
 
 
 @register("siglip")
 class SigLIP(ImageTextMethod):
   """SigLIP as pure functions over the shared TrainState; see `experiments/siglip_flickr8k.py`."""
+  card = MethodCard(
+      family="contrastive",
+      paper="Zhai et al. 2023, [Sigmoid Loss for Language Image Pre-Training](https://arxiv.org/abs/2303.15343)",
+      objective="-mean over all image-text pairs of log sigmoid(z_ij (t x_i . y_j + b)), z = +1 on the "
+                "diagonal and -1 elsewhere; chunked over devices with ppermute",
+      loss="sslax.losses.sigmoid.siglip_loss",
+      reference="google-research/big_vision `proj/image_text/siglip` (`sigmoid_loss`, chunked)",
+      tests=("tests/test_image_text.py::test_clip_and_siglip_train_and_evaluate_with_a_locked_tower_from_another_run",
+             "tests/test_image_text.py::test_siglip_loss_is_the_papers_formula_and_big_visions",
+             "tests/test_image_text.py::test_chunked_siglip_equals_the_dense_loss_and_gradients"),
+      results=("Image-text: CLIP", "random init (towers of `cpu`)", "SigLIP"))
 
   default_scale_init = 10.0
   default_bias_init = -10.0

@@ -17,7 +17,7 @@ from sslax.data.modality import Audio
 from sslax.eval.collapse import collapse_metrics
 from sslax.losses.wav2vec2 import (codebook_diversity_loss, codebook_perplexity, feature_penalty,
                                    gumbel_temperature, wav2vec2_contrastive_loss)
-from sslax.methods.base import Method, register
+from sslax.methods.base import Method, MethodCard, register
 from sslax.models.pooling import masked_mean
 from sslax.models.wav2vec2 import Wav2Vec2, conv_output_lengths
 
@@ -39,6 +39,19 @@ def pooled_features(model: Wav2Vec2, audio: jax.Array, lengths: jax.Array, layer
 
 @register("wav2vec2")
 class Wav2Vec2Method(Method):
+  card = MethodCard(
+      family="quantized contrastive",
+      paper="Baevski et al. 2020, [wav2vec 2.0](https://arxiv.org/abs/2006.11477)",
+      objective="InfoNCE of the context vector at each masked frame against its quantized target and "
+                "100 distractors from other masked frames, + alpha * codebook diversity, + feature penalty",
+      loss="sslax.losses.wav2vec2.wav2vec2_contrastive_loss",
+      reference="fairseq `wav2vec2.py` (`compute_mask_indices`, `sample_negatives`); Hugging Face "
+                "`Wav2Vec2ForPreTraining`",
+      tests=("tests/test_wav2vec2.py::test_smoke_pretrain_then_probe_digit_and_speaker_then_finetune",
+             "tests/test_wav2vec2.py::test_contrastive_loss_matches_numpy_and_masks_negatives_equal_to_the_positive",
+             "tests/test_wav2vec2.py::test_span_mask_statistics_match_the_reference_and_spare_padding",
+             "tests/test_wav2vec2.py::test_diversity_loss_hand_computed"),
+      results=("wav2vec 2.0 on spoken digits", "MFCC", "wav2vec 2.0 at random init", "wav2vec 2.0 pretrained"))
 
   @property
   def inputs(self) -> Audio:
