@@ -14,6 +14,10 @@ def make_mesh(axes: Mapping[str, int], devices: Sequence[jax.Device] | None = No
 
   The default config is {"data": -1}: pure data parallelism over every device.
   Fixed sizes multiplying to fewer devices than there are use the first ones.
+
+  Examples:
+    >>> make_mesh({"data": -1}).axis_names
+    ('data',)
   """
   devices = list(devices if devices is not None else jax.devices())
   names, sizes = list(axes.keys()), [int(s) for s in axes.values()]

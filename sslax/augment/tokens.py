@@ -98,8 +98,8 @@ def next_sentence_pairs(key: jax.Array, ids: jax.Array, valid: jax.Array, *, cls
     ids: [B, L] rows framed `[CLS] t_0 .. t_{n-1} [SEP] pad...`; valid: [B, L] bool.
 
   Returns:
-    (ids [B, L], type_ids [B, L] (0 for [CLS] A [SEP], 1 for B [SEP]), valid [B, L],
-     labels [B] int32: 0 is-next, 1 not-next (the reference's convention)).
+    (ids [B, L], type_ids [B, L] (0 for `[CLS] A [SEP]`, 1 for `B [SEP]`), valid [B, L],
+    labels [B] int32: 0 is-next, 1 not-next (the reference's convention)).
   """
   b, length = ids.shape
   k_cut, k_next = jax.random.split(key)

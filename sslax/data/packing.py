@@ -173,7 +173,10 @@ def tag_rows(token_lists: list[np.ndarray], word_ids: list[list[int | None]], ta
     token_lists: per sentence, its token ids (no specials).
     word_ids: per sentence, the word index of each token (None: a token of no word).
     tags: per sentence, one tag id per word.
-    seq_len, framing, special_ids: as `pack_tokens`.
+    seq_len: as `pack_tokens`.
+    framing: as `pack_tokens`.
+    special_ids: as `pack_tokens`.
+
   Returns:
     {"ids", "segments", "positions", "tags": [N, L] int32}.
   """

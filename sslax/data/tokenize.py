@@ -18,8 +18,8 @@ def train_tokenizer(texts: Iterable[str], *, kind: str, vocab_size: int, lowerca
 
   Args:
     kind: "wordpiece" (BERT: lower-cased, `##` continuation pieces, specials
-      [PAD] [UNK] [CLS] [SEP] [MASK]) or "bpe" (GPT-2's byte-level BPE, specials
-      <|endoftext|> <|pad|>).
+      `[PAD] [UNK] [CLS] [SEP] [MASK]`) or "bpe" (GPT-2's byte-level BPE, specials
+      `<|endoftext|> <|pad|>`).
     vocab_size: the target vocabulary size (specials included).
 
   Returns:

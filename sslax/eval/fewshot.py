@@ -79,7 +79,7 @@ def few_shot_accuracy(model, tokenizer, train_examples: Sequence[tuple[str, int]
 
   Returns:
     {"accuracy", "calibrated_accuracy", "shots", "num_examples", "truncated": prompts cut to fit
-     model.max_len}.
+    model.max_len}.
   """
   rng = np.random.default_rng(seed)
   by_label = {c: [t for t, y in train_examples if y == c] for c in range(len(choices))}

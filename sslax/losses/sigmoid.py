@@ -63,10 +63,13 @@ def siglip_loss_chunked(image: jax.Array, text: jax.Array, *, scale, bias, mesh:
   """`siglip_loss` with the text shards passed around the devices (module docstring).
 
   Args:
-    image, text: [N, D] global arrays sharded over the batch on `mesh` (as the train step's
-      batch: split over `axis_names`, default every axis of the mesh).
-    scale, bias: scalars (replicated).
+    image: [N, D] global array sharded over the batch on `mesh` (as the train step's batch:
+      split over `axis_names`, default every axis of the mesh).
+    text: [N, D], sharded as `image`.
+    scale: scalar (replicated).
+    bias: scalar (replicated).
     mesh: the mesh the batch is sharded on.
+    axis_names: the mesh axes the batch is split over (default: all).
 
   Returns: the loss and aux of `siglip_loss` (accuracy computed in the same ring pass).
   """

@@ -37,6 +37,15 @@ def ema_target(tau: float | Callable[[jax.Array], jax.Array]) -> optax.GradientT
   final updates: it passes the updates through unchanged and needs `params`.
   The target is initialized to a copy of the initial params and lives in the
   optimizer state, so it is sharded and checkpointed with it.
+
+  Examples:
+    >>> import jax.numpy as jnp, optax
+    >>> tx = optax.chain(optax.sgd(1.0), ema_target(0.9))
+    >>> params = {"w": jnp.zeros(2)}
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update({"w": -jnp.ones(2)}, state, params)  # p_new = 0 + 1 = 1
+    >>> [round(float(v), 4) for v in ema_target_params(state)["w"]]    # 0 + 0.1 * (1 - 0)
+    [0.1, 0.1]
   """
   tau_fn = tau if callable(tau) else (lambda _: jnp.asarray(tau, jnp.float32))
 
