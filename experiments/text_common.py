@@ -7,6 +7,7 @@ TEXT = "../shared/data/text"
 SHAKESPEARE = f"{TEXT}/tinyshakespeare.txt"
 WIKITEXT2_VALID = f"{TEXT}/wikitext2_valid.txt"
 SST2_TRAIN, SST2_DEV = f"{TEXT}/sst2/train.tsv", f"{TEXT}/sst2/dev.tsv"
+UD_EWT = f"{TEXT}/ud_en_ewt"
 
 # our trained tokenizers put their specials first (sslax.data.tokenize); a loaded vocabulary
 # (e.g. Hugging Face's bert-base-uncased vocab.txt: pad 0, unk 100, cls 101, sep 102, mask 103)
@@ -58,3 +59,15 @@ def conll2003_probe(source: str = "tfds") -> ml_collections.ConfigDict:
       "eval_split": "dev", "text_format": "conll", "conll_columns": ["tokens", "pos", "chunks", "ner"],
       "conll_separator": " ", "text_key": "tokens", "tag_key": "ner", "packing": "none",
       "on_bad_example": "error"})
+
+
+def ud_probe(treebank: str = UD_EWT, prefix: str = "en_ewt", tag: str = "upos") -> ml_collections.ConfigDict:
+  """A Universal Dependencies treebank's train and dev CoNLL-U files (default English EWT, Silveira
+  et al. 2014) for `sslax finetune` as token classification of `tag` ('upos': the 17 universal
+  part-of-speech tags, or 'xpos'); the tokenizer, special ids, framing and row length come from the
+  pretraining data."""
+  return ml_collections.ConfigDict({
+      "source": "text_files", "paths": {"train": f"{treebank}/{prefix}-ud-train.conllu",
+                                        "dev": f"{treebank}/{prefix}-ud-dev.conllu"},
+      "train_split": "train", "eval_split": "dev", "text_format": "conllu", "text_key": "tokens",
+      "tag_key": tag, "packing": "none", "on_bad_example": "error"})

@@ -52,6 +52,28 @@ def test_conll_files_read_as_tfds_conll2003_records(tmp_path):
   assert names[:3] == ["O", "B-PER", "I-PER"]  # TFDS conll2003's ids
 
 
+def test_conllu_reads_the_syntactic_words_and_their_upos(tmp_path):
+  """Universal Dependencies' CoNLL-U: comments, a multi-word token range (its parts are the
+  words) and an empty node are handled as UD defines them; a short line is named."""
+  row = "{}\t{}\t_\t{}\t{}\t_\t0\troot\t_\t_"
+  path = tmp_path / "en-ud-train.conllu"
+  path.write_text("# sent_id = 1\n# text = I can't go\n" + "\n".join([
+      row.format(1, "I", "PRON", "PRP"), "2-3\tcan't\t_\t_\t_\t_\t_\t_\t_\t_", row.format(2, "ca", "AUX", "MD"),
+      row.format(3, "n't", "PART", "RB"), row.format(4, "go", "VERB", "VB"),
+      "4.1\tgone\t_\tVERB\t_\t_\t_\t_\t_\t_"])
+      + "\n\n# sent_id = 2\n" + row.format(1, "Hi", "INTJ", "UH") + "\n\n")
+  src = conll_file_sources({"train": str(path)}, str(tmp_path / "data"), conllu=True)["train"]
+  assert len(src) == 2
+  first, names = src[0], src.tag_names["upos"]
+  assert [w.decode() for w in first["tokens"]] == ["I", "ca", "n't", "go"]
+  assert [names[i] for i in first["upos"]] == ["PRON", "AUX", "PART", "VERB"]
+  assert [src.tag_names["xpos"][i] for i in src[1]["xpos"]] == ["UH"]
+  bad = tmp_path / "bad.conllu"
+  bad.write_text(row.format(1, "a", "X", "X") + "\n2\tb\tX\n\n")
+  with pytest.raises(BadExampleError, match=r"bad.conllu:2: expected 10 tab-separated CoNLL-U columns, got 3"):
+    conll_file_sources({"train": str(bad)}, str(tmp_path / "d"), conllu=True)
+
+
 def test_a_bad_conll_line_names_file_and_line_or_is_skipped(tmp_path):
   path = tmp_path / "bad.conll"
   path.write_text("a\tO\nb\tO\n\nc\tO\td\n\ne\tB-X\n")

@@ -215,13 +215,14 @@ def raw_text_source(data_config, split: str):
     paths = dict(data_config.paths)
     if split not in paths:
       raise ValueError(f"data.paths: expected a path for split {split!r}, got splits {sorted(paths)}")
-    if data_config.get("text_format") == "conll":
+    if data_config.get("text_format") in ("conll", "conllu"):
       from sslax.data.conll import CONLL2003_COLUMNS, conll_file_sources
 
       return conll_file_sources(paths, data_config.get("data_dir"),
                                 columns=tuple(data_config.get("conll_columns") or CONLL2003_COLUMNS),
                                 separator=data_config.get("conll_separator") or " ",
-                                on_bad_example=data_config.get("on_bad_example", "error"))[split]
+                                on_bad_example=data_config.get("on_bad_example", "error"),
+                                conllu=data_config.get("text_format") == "conllu")[split]
     return text_file_sources(paths, data_config.get("data_dir"),
                              fmt=data_config.get("text_format", "lines"), text_column=data_config.get("text_column"),
                              label_column=data_config.get("label_column", "label"),
@@ -313,7 +314,8 @@ def packed_text_source(data_config, split: str) -> PackedTokens:
                      f"per row), got {packing!r}")
   key = json.dumps([_file_key(data_config, split), tok_hash, seq_len, packing, framing, special_ids, lines,
                     text_key, data_config.get("text_column"), data_config.get("on_bad_example", "error"),
-                    tag_key, data_config.get("conll_columns"), data_config.get("conll_separator")])
+                    tag_key, data_config.get("conll_columns"), data_config.get("conll_separator"),
+                    data_config.get("text_format")])
   root = os.path.join(data_config.get("data_dir") or DEFAULT_DATA_DIR, "packed",
                       f"{split}_{hashlib.sha1(key.encode()).hexdigest()[:12]}")
   fields = ("ids", "segments", "positions", "tags" if tag_key else "label")

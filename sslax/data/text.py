@@ -78,7 +78,7 @@ def _text_builder_cls():
     def __init__(self, *, split_paths: Mapping[str, str], fmt: str, text_column: str | None, label_column: str | None,
                  on_bad_example: str = "error", **kwargs):
       if fmt not in ("lines", "tsv"):
-        raise ValueError(f"data.text_format: expected 'lines', 'tsv' or 'conll', got {fmt!r}")
+        raise ValueError(f"data.text_format: expected 'lines', 'tsv', 'conll' or 'conllu', got {fmt!r}")
       self._local_files(split_paths, on_bad_example)
       self._fmt, self._text_column, self._label_column = fmt, text_column, label_column
       name = self.cache_name(f"|{fmt}|{text_column}|{label_column}|bad={on_bad_example}")
