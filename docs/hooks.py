@@ -14,10 +14,11 @@ _pages: dict[str, str] = {}
 
 
 def on_config(config):
-  from sslax.methods import available_methods, method_class
+  from sslax.methods import method_class
 
   _pages.update(method_pages.pages())
-  methods = ["methods/index.md"] + [{method_class(n).__name__: f"methods/{n}.md"} for n in available_methods()]
+  methods = ["methods/index.md"] + [{method_class(n).__name__: f"methods/{n}.md"}
+                                    for n in method_pages.shipped_methods()]
   config.nav = [{"Methods": methods} if isinstance(item, dict) and "Methods" in item else item for item in config.nav]
   return config
 

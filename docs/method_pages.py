@@ -52,6 +52,10 @@ def experiment_configs() -> dict[str, list[tuple[str, tuple[str, ...], object]]]
   return out
 
 
+def _all_configs() -> list[tuple[str, tuple[str, ...], object]]:
+  return sorted((entry for entries in experiment_configs().values() for entry in entries), key=lambda e: e[0])
+
+
 def _results_sections() -> dict[str, str]:
   with open(os.path.join(ROOT, "experiments", "RESULTS.md")) as f:
     text = f.read()
@@ -62,19 +66,28 @@ def _results_sections() -> dict[str, str]:
   return sections
 
 
-def result_rows(results: tuple[str, ...]) -> tuple[str, str, list[str]]:
-  """(heading, command block, table lines) for a card's `results`; ValueError when the section or
-  a row is missing."""
+def result_rows(results: tuple[str, ...]) -> tuple[str, list[tuple[str, list[str]]]]:
+  """(heading, [(the command block before a table, the table's header and matching rows)]) for a
+  card's `results`; ValueError when the section or a row is missing."""
   start, keys = results[0], results[1:]
   sections = _results_sections()
   heading = next((h for h in sections if h.startswith(start)), None)
   if heading is None:
     raise ValueError(f"no RESULTS.md section starting with {start!r}")
-  body = sections[heading]
-  command = re.search(r"```bash\n(.*?)```", body, flags=re.S)
-  lines, found = [], set()
+  out, found = [], set()
   table: list[str] = []
-  for line in body.splitlines() + [""]:
+  code: list[str] | None = None
+  command = ""
+  for line in sections[heading].splitlines() + [""]:
+    if line.startswith("```"):
+      if code is None and line.startswith("```bash"):
+        code = []
+      elif code is not None:
+        command, code = "\n".join(code).strip(), None
+      continue
+    if code is not None:
+      code.append(line)
+      continue
     if line.startswith("|"):
       table.append(line)
       continue
@@ -82,12 +95,12 @@ def result_rows(results: tuple[str, ...]) -> tuple[str, str, list[str]]:
       rows = [r for r in table[2:] if any(r.split("|")[1].strip().startswith(k) for k in keys)]
       found |= {k for k in keys for r in rows if r.split("|")[1].strip().startswith(k)}
       if rows:
-        lines += ([""] if lines else []) + table[:2] + rows
+        out.append((command, table[:2] + rows))
     table = []
   missing = [k for k in keys if k not in found]
   if missing:
     raise ValueError(f"RESULTS.md section {heading!r} has no table row starting with {missing}")
-  return heading, command.group(1).strip() if command else "", lines
+  return heading, out
 
 
 def _test_exists(spec: str) -> bool:
@@ -101,12 +114,19 @@ def _loss(dotted: str):
   return getattr(importlib.import_module(module), name)
 
 
-def problems() -> list[str]:
-  """What keeps the method pages from being true; empty when every page can be built."""
+def shipped_methods() -> list[str]:
+  """The methods of this package (`sslax/methods/`), not ones a user or a test registered."""
   from sslax.methods import available_methods, method_class
 
+  return [n for n in available_methods() if method_class(n).__module__.startswith("sslax.methods.")]
+
+
+def problems() -> list[str]:
+  """What keeps the method pages from being true; empty when every page can be built."""
+  from sslax.methods import method_class
+
   out = []
-  for name in available_methods():
+  for name in shipped_methods():
     card = method_class(name).card
     if card is None:
       out.append(f"method {name!r}: no `card = MethodCard(...)` on its class")
@@ -172,17 +192,25 @@ def method_page(name: str) -> str:
             f"`sslax eval --config {configs[0][0]}:<variant> --random_init` gives the same network's "
             "random-init baseline.", ""]
   else:
-    out += ["Run by `sslax finetune` on a pretraining config (see `experiments/bert_conll.py` and the "
-            "[fine-tuning how-to](../howto/pytorch.md)); it has no pretraining config of its own.", ""]
+    tagging = name == "tag"
+    users = [path for path, _, c in _all_configs() if c.get("eval", {}).get("probe_data") is not None
+             and bool(c.eval.probe_data.get("tag_key")) == tagging]
+    out += ["Run by `sslax finetune` on a pretraining config whose `eval.probe_data` is "
+            + ("word-tagged" if tagging else "labelled per example") + ": "
+            + ", ".join(f"`{p}`" for p in users) + " (see [reading a fine-tuning report]"
+            "(../howto/reports.md#fine-tuning)). It has no pretraining config of its own.", ""]
   out += ["## Reference and tests", "", f"Follows {card.reference}. Checked by:", ""]
   out += [f"- `{spec}`" for spec in card.tests] + [""]
   out += ["## Measured", ""]
   if card.results:
-    heading, command, rows = result_rows(card.results)
-    out += [f"From `experiments/RESULTS.md`, *{heading}*" + (", produced by:" if command else ":"), ""]
-    if command:
-      out += ["```bash", command, "```", ""]
-    out += rows + [""]
+    heading, tables = result_rows(card.results)
+    out += [f"From `experiments/RESULTS.md`, *{heading}* (the section says how each figure was measured).", ""]
+    shown = None
+    for command, rows in tables:
+      if command and command != shown:
+        out += ["Produced by:", "", "```bash", command, "```", ""]
+        shown = command
+      out += rows + [""]
   else:
     out += ["No real-data figure yet: `experiments/RESULTS.md` says why in the section of the method's "
             "family; the tests above are what is checked.", ""]
@@ -190,13 +218,13 @@ def method_page(name: str) -> str:
 
 
 def index_page() -> str:
-  from sslax.methods import available_methods, method_class
+  from sslax.methods import method_class
 
   out = ["# Methods", "",
          "Every registered method, by family. Each page is generated from the method's code at build "
          "time (`docs/method_pages.py`): its card, docstrings, loss, configs and measured rows.", ""]
   for family in FAMILIES:
-    names = [n for n in available_methods() if method_class(n).card and method_class(n).card.family == family]
+    names = [n for n in shipped_methods() if method_class(n).card.family == family]
     if not names:
       continue
     out += [f"## {family.capitalize()}", "", "| method | paper | configs |", "|---|---|---|"]
@@ -209,12 +237,10 @@ def index_page() -> str:
 
 def pages() -> dict[str, str]:
   """docs-relative path -> Markdown of every generated page; ValueError listing `problems()`."""
-  from sslax.methods import available_methods
-
   found = problems()
   if found:
     raise ValueError("the method pages cannot be built:\n  " + "\n  ".join(found))
-  return {"methods/index.md": index_page(), **{f"methods/{n}.md": method_page(n) for n in available_methods()}}
+  return {"methods/index.md": index_page(), **{f"methods/{n}.md": method_page(n) for n in shipped_methods()}}
 
 
 if __name__ == "__main__":

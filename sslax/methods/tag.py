@@ -23,7 +23,8 @@ class Tag(Downstream):
       loss="",
       reference="Hugging Face `run_ner.py`; conlleval (IOB1 / IOB2 entity F1)",
       tests=("tests/test_token_classification.py::test_finetune_tags_words_from_the_cli",
-             "tests/test_token_classification.py::test_iob_entities_read_iob1_and_iob2_as_conlleval"),
-      results=())
+             "tests/test_token_classification.py::test_iob_entities_read_iob1_and_iob2_as_conlleval",
+             "tests/test_token_classification.py::test_conllu_reads_the_syntactic_words_and_their_upos"),
+      results=("Language: GPT on tinyshakespeare", "most frequent tag", "fine-tuned from"))
 
   per_token = True
