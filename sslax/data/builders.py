@@ -257,8 +257,7 @@ def tfds_source(name: str, split: str, data_dir: str | None = None, download: bo
           "Prepare it on a machine that has them and copy data.data_dir here, or point data.source "
           "('image_folder', 'audio_folder', 'text_files', ...) and data.paths at local files "
           "(sslax.data.sources.get_source lists them)")
-    writable_dir(os.path.dirname(os.path.dirname(os.fspath(builder.data_dir))))
-    with _preparing(os.path.dirname(os.fspath(builder.data_dir))):  # leftovers of an interrupted preparation go
+    with _preparing(os.path.dirname(os.fspath(builder.data_dir))):  # checked writable; leftovers removed
       builder.download_and_prepare(file_format="array_record")
   return builder.as_data_source(split)
 
