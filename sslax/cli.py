@@ -343,10 +343,8 @@ def _disk_full(error: BaseException, workdir: str | None) -> str | None:
   text = str(error)
   if getattr(error, "errno", None) != errno.ENOSPC and "No space left on device" not in text:
     return None
-  from sslax.train.checkpoint import DiskFullError, disk_full_message, verify_manifest
+  from sslax.train.checkpoint import disk_full_message, verify_manifest
 
-  if isinstance(error, DiskFullError):
-    return text
   match = re.search(r'local file "([^"]+)"', text)
   path = getattr(error, "filename", None) or (match.group(1) if match else workdir or "?")
   committed = None
