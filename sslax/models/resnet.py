@@ -17,7 +17,9 @@ _BN_MOMENTUM = 0.9  # torch's momentum=0.1 in Flax's convention
 
 
 def _conv(cin, cout, k, stride, rngs, dtype):
-  return nnx.Conv(cin, cout, (k, k), strides=stride, padding="SAME" if k > 1 else "VALID",
+  # k // 2 on every side, as torchvision's ResNet: XLA's "SAME" puts a strided convolution's odd
+  # padding at the end, which samples other pixels and makes the weights mean something else in PyTorch
+  return nnx.Conv(cin, cout, (k, k), strides=stride, padding=((k // 2, k // 2),) * 2,
                   use_bias=False, dtype=dtype,
                   kernel_init=nnx.initializers.variance_scaling(2.0, "fan_out", "normal"), rngs=rngs)
 
@@ -108,7 +110,7 @@ class ResNet(nnx.Module):
     features = {}
     x = jax.nn.relu(self.stem_bn(self.stem(x), use_running_average=not train))
     if not self.cifar_stem:
-      x = nnx.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+      x = nnx.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))  # torchvision's padding=1
     features["stem"] = x
     for i, stage in enumerate(self.stages):
       for block in stage:
