@@ -42,7 +42,8 @@ class GPTLM(TokenMethod):
   def build_model(self, rngs: nnx.Rngs) -> GPT:
     m = self.config.model
     return GPT(vocab_size=m.vocab_size, max_len=m.max_len, dim=m.dim, depth=m.depth, num_heads=m.num_heads,
-               mlp_dim=m.mlp_dim, dropout=m.dropout, adapter_dim=m.get("adapter_dim", 0), rngs=rngs)
+               mlp_dim=m.mlp_dim, dropout=m.dropout, adapter_dim=m.get("adapter_dim", 0),
+               gelu=m.get("gelu", "exact"), rngs=rngs)
 
   def _lm(self, model, batch, key):
     segments = batch["segments"]

@@ -82,11 +82,15 @@ class BERT(nnx.Module):
 
 class GPT(nnx.Module):
   def __init__(self, *, vocab_size: int, max_len: int = 1024, dim: int = 768, depth: int = 12, num_heads: int = 12,
-               mlp_dim: int = 3072, dropout: float = 0.1, adapter_dim: int = 0, rngs: nnx.Rngs):
+               mlp_dim: int = 3072, dropout: float = 0.1, adapter_dim: int = 0, gelu: str = "exact",
+               rngs: nnx.Rngs):
+    # gelu "tanh": the approximation GPT-2 was trained with (its "gelu_new"), for imported weights
+    if gelu not in ("exact", "tanh"):
+      raise ValueError(f"model.gelu: expected 'exact' or 'tanh', got {gelu!r}")
     self.tok_embed = nnx.Embed(vocab_size, dim, embedding_init=_normal, rngs=rngs)
     self.pos_embed = nnx.Embed(max_len, dim, embedding_init=nnx.initializers.normal(0.01), rngs=rngs)
     self.decoder = TransformerEncoder(dim, depth, num_heads, mlp_dim, pre_norm=True, dropout=dropout,
-                                      adapter_dim=adapter_dim, rngs=rngs)
+                                      adapter_dim=adapter_dim, approximate_gelu=gelu == "tanh", rngs=rngs)
     self.rate, self.max_len, self.num_features = dropout, max_len, dim
 
   def __call__(self, ids: jax.Array, valid: jax.Array | None = None, *, key: jax.Array | None = None,

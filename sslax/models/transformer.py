@@ -121,7 +121,8 @@ class EncoderLayer(nnx.Module):
   BASE, whose MLPs have no dropout there."""
 
   def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, pre_norm: bool, dropout: float = 0.0,
-               activation_dropout: float = 0.0, eps: float = 1e-5, adapter_dim: int = 0, rngs: nnx.Rngs):
+               activation_dropout: float = 0.0, eps: float = 1e-5, adapter_dim: int = 0,
+               approximate_gelu: bool = False, rngs: nnx.Rngs):
     # adapter_dim > 0: an adapter after the attention and after the MLP sublayer, before each residual
     # sum (Houlsby's placement), for fine-tuning with the rest of the network frozen
     self.adapter_attn = Adapter(dim, adapter_dim, rngs=rngs) if adapter_dim else None
@@ -132,6 +133,7 @@ class EncoderLayer(nnx.Module):
     self.fc2 = nnx.Linear(mlp_dim, dim, kernel_init=_normal, rngs=rngs)
     self.norm2 = nnx.LayerNorm(dim, epsilon=eps, rngs=rngs)
     self.pre_norm, self.rate, self.activation_rate = pre_norm, dropout, activation_dropout
+    self.approximate_gelu = approximate_gelu  # the tanh form: GPT-2's "gelu_new"
 
   def __call__(self, x, mask=None, key=None, *, causal: bool = False, cache=None):
     """Returns x, or (x, new cache) when `cache` is given (see `SelfAttention`)."""
@@ -145,7 +147,7 @@ class EncoderLayer(nnx.Module):
     if not self.pre_norm:
       x = self.norm1(x)
     h = self.norm2(x) if self.pre_norm else x
-    h = dropout(jax.nn.gelu(self.fc1(h), approximate=False), self.activation_rate, k2)
+    h = dropout(jax.nn.gelu(self.fc1(h), approximate=self.approximate_gelu), self.activation_rate, k2)
     h = dropout(self.fc2(h), self.rate, k3)
     x = x + (h if self.adapter_mlp is None else self.adapter_mlp(h))
     x = x if self.pre_norm else self.norm2(x)
@@ -157,10 +159,10 @@ class TransformerEncoder(nnx.Module):
 
   def __init__(self, dim: int, depth: int, num_heads: int, mlp_dim: int, *, pre_norm: bool = False,
                dropout: float = 0.0, activation_dropout: float = 0.0, eps: float = 1e-5, adapter_dim: int = 0,
-               rngs: nnx.Rngs):
+               approximate_gelu: bool = False, rngs: nnx.Rngs):
     self.layers = nnx.List([EncoderLayer(dim, num_heads, mlp_dim, pre_norm=pre_norm, dropout=dropout,
-                                         activation_dropout=activation_dropout, eps=eps,
-                                         adapter_dim=adapter_dim, rngs=rngs) for _ in range(depth)])
+                                         activation_dropout=activation_dropout, eps=eps, adapter_dim=adapter_dim,
+                                         approximate_gelu=approximate_gelu, rngs=rngs) for _ in range(depth)])
     # pre-norm stacks end with a norm; post-norm layers already end with one
     self.final_norm = nnx.LayerNorm(dim, epsilon=eps, rngs=rngs) if pre_norm else None
     self.num_heads, self.dim = num_heads, dim
