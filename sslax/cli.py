@@ -1,4 +1,4 @@
-"""`sslax train | eval | finetune | generate | fewshot | plan | bench | quickstart`."""
+"""`sslax train | eval | finetune | export | generate | fewshot | plan | bench | quickstart`."""
 from __future__ import annotations
 
 import argparse
@@ -43,7 +43,13 @@ def _restore(args, config):
   from sslax.train.mesh import state_shardings
   from sslax.train.loop import make_checkpointer, num_train_steps
 
-  if not args.random_init:  # before anything is created, prepared or compiled
+  init_from = config.get("model", {}).get("init_from")
+  if init_from and args.random_init:
+    raise ValueError(f"--random_init: expected no model.init_from with it (the network would start from "
+                     f"{init_from!r}, not at random), got both")
+  # imported weights without a workdir: the network as model.init_from gives it (create_train_state)
+  from_checkpoint = not args.random_init and not (init_from and not args.workdir)
+  if from_checkpoint:  # before anything is created, prepared or compiled
     if not args.workdir:
       raise ValueError("--workdir: expected a workdir with checkpoints (or pass --random_init), got none")
     directory = os.path.join(args.workdir, "checkpoints")
@@ -60,19 +66,29 @@ def _restore(args, config):
   optimizer = build_optimizer(method, config, num_train_steps(config, len(train_src)))
   state = create_train_state(method, optimizer, config.seed)
   state = jax.device_put(state, state_shardings(state, mesh, config.get("sharding")))
-  if not args.random_init:
+  if from_checkpoint:
     ckpt = make_checkpointer(config, args.workdir)
     if ckpt.latest_step() is None:
       raise ValueError(f"--workdir: expected checkpoints under {ckpt.directory}, found none")
+    step = getattr(args, "step", None)
+    if step is not None and step not in ckpt.manager.all_steps():
+      raise ValueError(f"--step: expected one of the saved steps {sorted(ckpt.manager.all_steps())}, got {step}")
     iterator = iter(train_dataset(train_src, global_batch_size=config.train.batch_size, seed=config.seed,
                                   transform=method.inputs.transform()))
-    state, _ = ckpt.restore(state, iterator)
+    state, _ = ckpt.restore(state, iterator, step=step)
     ckpt.close()
   return method, mesh, state, train_src, eval_src
 
 
+def _init_name(args, config) -> str:
+  init_from = config.get("model", {}).get("init_from")
+  if args.random_init:
+    return "random"
+  return f"init_from:{init_from}" if init_from and not args.workdir else "checkpoint"
+
+
 def _report(args, report) -> int:
-  report["init"] = "random" if args.random_init else "checkpoint"
+  report.setdefault("init", "random" if args.random_init else "checkpoint")
   print(json.dumps(report, indent=2))
   if args.output:
     with open(args.output, "w") as f:
@@ -89,7 +105,39 @@ def _eval(args) -> int:
   method, mesh, state, train_src, eval_src = _restore(args, config)
   report = evaluate(method, state, mesh, config, eval_data(config, method, train_src, eval_src), linear_probe=True)
   report["step"] = int(state.step)
+  report["init"] = _init_name(args, config)
   return _report(args, report)
+
+
+def _export(args) -> int:
+  """Writes the encoder of a workdir's checkpoint (the latest, or `--step`) in the layout of its
+  PyTorch counterpart (torchvision ResNet, timm ViT, Hugging Face BERT / GPT-2 / wav2vec 2.0; see
+  `sslax.weights`), with its config.json and the run's tokenizer when it has one."""
+  import shutil
+
+  from sslax.weights import export_encoder
+
+  config = _load(args)
+  if args.random_init:
+    raise ValueError("--random_init: export writes a trained checkpoint; pass --workdir")
+  if os.path.isdir(args.output) and os.listdir(args.output) and not args.overwrite:
+    raise ValueError(f"--output: expected a new or empty directory (or --overwrite), got {args.output!r} "
+                     f"holding {sorted(os.listdir(args.output))[:3]}")
+  method, _, state, _, _ = _restore(args, config)
+  info = export_encoder(state.model(), args.output, heads=args.heads, path=args.path,
+                        meta={"workdir": os.path.abspath(args.workdir), "step": int(state.step),
+                              "method": config.method.name, "model": config.model.get("name")})
+  tokenizer = os.path.join(args.workdir, "tokenizer.json")
+  if os.path.exists(tokenizer):  # text runs: the vocabulary the embeddings index
+    shutil.copy(tokenizer, os.path.join(args.output, "tokenizer.json"))
+    with open(os.path.join(args.output, "tokenizer_config.json"), "w") as f:
+      json.dump({"tokenizer_class": "PreTrainedTokenizerFast"}, f)
+    info["tokenizer"] = "tokenizer.json"
+  report = {"output": args.output, "step": int(state.step), "layout": info["layout"],
+            "encoder_path": info["path"], "num_tensors": info["num_tensors"], **({"tokenizer": info["tokenizer"]}
+                                                                                  if "tokenizer" in info else {})}
+  print(json.dumps(report, indent=2))
+  return 0
 
 
 def _with_adapters(config, params, adapter_dim: int):
@@ -207,13 +255,15 @@ def _finetune(args) -> int:
   task = method_class(run_config.method.name)(run_config, pretrained=jax.device_get((state.params, state.batch_stats)))
   workdir = args.finetune_dir
   if not workdir:
-    init = "random" if args.random_init else f"step{int(state.step)}"
+    init = "random" if args.random_init else ("imported" if _init_name(args, config).startswith("init_from")
+                                              else f"step{int(state.step)}")
     digest = hashlib.sha1(run_config.to_json_best_effort(sort_keys=True).encode()).hexdigest()[:10]
     workdir = (os.path.join(args.workdir, "finetune", f"{init}-{digest}") if args.workdir
                else tempfile.mkdtemp(prefix="sslax-finetune-"))
   result = train(run_config, workdir, progress=not args.no_progress, method=task, sources=(labelled, eval_src))
   report = dict(result.report)
   report.update({"num_labelled": int(n), "step": int(state.step), "finetune_dir": workdir,
+                 "init": _init_name(args, config),
                  "trained_params": count_trained(result.state.params, freeze=run_config.optim.freeze,
                                                  train_only=run_config.optim.train_only,
                                                  always=run_config.optim.always)})
@@ -380,6 +430,18 @@ def main(argv=None) -> int:
     d.add_argument("--coordinator_address", help="host:port of process 0 (with --num_processes, --process_id)")
     d.add_argument("--num_processes", type=int)
     d.add_argument("--process_id", type=int)
+  ex = sub.add_parser("export", help="write a checkpoint's encoder as PyTorch weights (torchvision / timm / "
+                      "Hugging Face layouts)")
+  ex.add_argument("--config", required=True)
+  ex.add_argument("--workdir", required=True)
+  ex.add_argument("--set", action="append", metavar="KEY=VALUE")
+  ex.add_argument("--output", required=True, help="directory for model.safetensors + config.json")
+  ex.add_argument("--step", type=int, help="a saved step (default: the latest)")
+  ex.add_argument("--heads", action="store_true", help="also the pretraining heads the PyTorch class has "
+                  "(BERT's MLM / NSP: BertForPreTraining; wav2vec 2.0's quantizer: Wav2Vec2ForPreTraining)")
+  ex.add_argument("--path", help="which encoder, when the network has several (e.g. image_tower)")
+  ex.add_argument("--overwrite", action="store_true", help="write into a non-empty --output")
+  ex.set_defaults(random_init=False, no_progress=True)
   g = sub.add_parser("generate", help="continue a prompt with a GPT checkpoint")
   g.add_argument("--config", required=True)
   g.add_argument("--workdir")
@@ -419,7 +481,7 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   output = getattr(args, "output", None)
   if output is not None and not os.path.isdir(os.path.dirname(os.path.abspath(output)) or "."):
-    print(f"sslax {args.command}: error: --output: expected a file in an existing directory, got {output!r}",
+    print(f"sslax {args.command}: error: --output: expected a path in an existing directory, got {output!r}",
           file=sys.stderr)
     return 2
   logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -430,7 +492,8 @@ def main(argv=None) -> int:
 
     if wants_distributed(args):
       initialize(args.coordinator_address, args.num_processes, args.process_id)
-    return {"train": _train, "eval": _eval, "finetune": _finetune, "generate": _generate, "fewshot": _fewshot,
+    return {"train": _train, "eval": _eval, "finetune": _finetune, "export": _export, "generate": _generate,
+            "fewshot": _fewshot,
             "plan": _plan, "quickstart": _quickstart}[args.command](args)
   except (ValueError, RuntimeError, OSError) as e:
     full = _disk_full(e, getattr(args, "workdir", None))

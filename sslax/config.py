@@ -252,6 +252,9 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
       raise ValueError(f"{key}: missing from the config (expected {expected})")
     if not ok(value):
       raise ValueError(f"{key}: expected {expected}, got {value!r}")
+  init_from = config.get("model", {}).get("init_from")
+  if init_from is not None and not (isinstance(init_from, str) and os.path.exists(init_from)):
+    raise ValueError(f"model.init_from: expected a weights file or directory, got {init_from!r} (not found)")
   if config.train.num_steps == 0 and config.train.num_epochs <= 0:
     raise ValueError("train.num_steps / train.num_epochs: expected one of them positive, got both 0")
   if not images:
@@ -270,6 +273,15 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   return config
 
 
+def pretrained_fields() -> dict:
+  """`model.init_from`: PyTorch-layout weights to start the encoder from (a torchvision / timm
+  state dict file, a Hugging Face BERT / GPT-2 / wav2vec 2.0 directory or an `sslax export`;
+  `sslax.weights.load_pretrained`); `model.init_from_path`: which encoder, when the network has
+  several ("image_tower", ...). Every model section has both."""
+  return {"init_from": ml_collections.FieldReference(None, field_type=str),
+          "init_from_path": ml_collections.FieldReference(None, field_type=str)}
+
+
 def base_config() -> ml_collections.ConfigDict:
   """Every key a run reads, with neutral defaults; `experiments/*.py` start from this."""
   c = ml_collections.ConfigDict()
@@ -284,7 +296,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.method = ml_collections.ConfigDict({"name": "simclr", "temperature": 0.2,
                                         "loss_block_size": ml_collections.FieldReference(None, field_type=int)})
   c.model = ml_collections.ConfigDict({"name": "resnet18", "in_channels": 3, "cifar_stem": True,
-                                       "width": ml_collections.FieldReference(None, field_type=int)})
+                                       "width": ml_collections.FieldReference(None, field_type=int),
+                                       **pretrained_fields()})
   c.projector = ml_collections.ConfigDict({"hidden_dim": 2048, "out_dim": 256, "num_layers": 2,
                                            "batch_norm": True})
   c.augment = ml_collections.ConfigDict({

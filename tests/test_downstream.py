@@ -55,3 +55,29 @@ def test_finetune_a_pretrained_encoder_in_eval_or_train_mode(tmp_path, pretraine
   moved = [float(np.abs(np.asarray(a) - np.asarray(b)).max())
            for a, b in zip(jax.tree.leaves(pre.batch_stats), jax.tree.leaves(tuned.batch_stats["backbone"]), strict=True)]
   assert (max(moved) > 0) is train_mode, moved
+
+
+def test_export_then_eval_and_finetune_from_the_exported_weights(tmp_path, pretrained, capsys):
+  """`sslax export` writes the encoder in torchvision's layout; `model.init_from` of that file gives
+  `sslax eval` the same probe as the checkpoint itself, and `sslax finetune` starts from it."""
+  out = tmp_path / "exported"
+  assert main(["export", "--config", CONFIG, "--workdir", str(pretrained), "--output", str(out)]) == 0
+  exported = json.loads(capsys.readouterr().out)
+  assert exported["layout"] == "torchvision" and exported["encoder_path"] == "encoder", exported
+  assert sorted(os.listdir(out)) == ["config.json", "model.safetensors", "sslax.json"]
+  assert main(["export", "--config", CONFIG, "--workdir", str(pretrained), "--output", str(out)]) == 2
+  assert "--output: expected a new or empty directory" in capsys.readouterr().err
+  assert main(["eval", "--config", CONFIG, "--workdir", str(pretrained), "--output", str(tmp_path / "ckpt.json"),
+               "--no_progress"]) == 0
+  imported = ["--set", f"model.init_from='{out / 'model.safetensors'}'"]
+  assert main(["eval", "--config", CONFIG, "--output", str(tmp_path / "imported.json"), "--no_progress",
+               *imported]) == 0
+  ckpt, imp = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("ckpt", "imported"))
+  assert imp["init"].startswith("init_from:") and ckpt["init"] == "checkpoint"
+  for key in ("knn_top1", "linear_top1"):
+    assert imp[key] == ckpt[key], (key, imp[key], ckpt[key])
+  assert main(["eval", "--config", CONFIG, "--random_init", "--no_progress", *imported]) == 2
+  assert "--random_init: expected no model.init_from" in capsys.readouterr().err
+  assert main(["finetune", "--config", CONFIG, "--output", str(tmp_path / "ft.json"), "--no_progress", *imported,
+               "--finetune_dir", str(tmp_path / "ft"), "--set", "finetune.steps=4", "--set", "finetune.warmup_steps=1"]) == 0
+  assert json.loads((tmp_path / "ft.json").read_text())["init"].startswith("init_from:")

@@ -137,7 +137,7 @@ def test_bad_paths_are_one_line_naming_the_flag_and_change_nothing(tmp_path, cap
       (["train", "--config", str(bad_config), "--workdir", str(tmp_path / "w")],
        f"--config: {bad_config}, line 1: expected ':'"),
       (["eval", "--config", SMOKE, "--random_init", "--output", str(tmp_path / "no" / "r.json")],
-       "--output: expected a file in an existing directory"),
+       "--output: expected a path in an existing directory"),
   ]
   for argv, message in cases:
     assert cli(argv) == 2, argv

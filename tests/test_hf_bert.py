@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sslax.models.hf_bert import bert_from_hf
+from sslax.weights.bert import bert_from_hf
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_dimension_mismatch_names_the_field(minilm_dir):
   from sslax.models.language import BERT
 
   wrong = BERT(vocab_size=30522, max_len=512, dim=384, depth=4, num_heads=12, mlp_dim=1536, rngs=nnx.Rngs(0))
-  with pytest.raises(ValueError, match=r"model.depth: expected 6 \(config.json of .*\), got 4"):
+  with pytest.raises(ValueError, match=r"model.depth: expected 6 \(.*config.json\), got 4"):
     bert_from_hf(minilm_dir, model=wrong)
 
 

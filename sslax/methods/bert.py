@@ -72,7 +72,7 @@ class BertMLM(TokenMethod):
     model = BERT(vocab_size=m.vocab_size, max_len=m.max_len, dim=m.dim, depth=m.depth, num_heads=m.num_heads,
                  mlp_dim=m.mlp_dim, dropout=m.dropout, adapter_dim=m.get("adapter_dim", 0), rngs=rngs)
     if m.get("hf_weights"):
-      from sslax.models.hf_bert import bert_from_hf
+      from sslax.weights.bert import bert_from_hf
 
       bert_from_hf(m.hf_weights, model=model)
     return model

@@ -8,6 +8,8 @@ saved beside it in the same checkpoint (`sslax.train.checkpoint`).
 """
 from __future__ import annotations
 
+import logging
+
 from typing import Any
 
 import jax
@@ -52,6 +54,13 @@ def create_train_state(method, optimizer: optax.GradientTransformation, seed: in
   """Builds the model of `method` from `seed` and wraps it with fresh optimizer state."""
   init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
   model = method.build_model(nnx.Rngs(params=init_key))
+  init_from = method.config.get("model", {}).get("init_from")
+  if init_from:  # PyTorch-layout weights (model.init_from), checked and copied before anything compiles
+    from sslax.weights import load_pretrained
+
+    info = load_pretrained(model, init_from, encoder_path=method.config.model.get("init_from_path"))
+    logging.getLogger(__name__).info("model.init_from: %d tensors from %s into %s (%s)", len(info["loaded"]),
+                                     init_from, info["encoder_path"] or "the network", info["layout"])
   set_compute_dtype(model, method.config.train.get("compute_dtype", "float32"))
   set_conv_impl(model, method.config.train.get("conv_impl", "auto"))
   method_key = jax.random.fold_in(init_key, 1)
