@@ -127,15 +127,14 @@ def _export(args) -> int:
   info = export_encoder(state.model(), args.output, heads=args.heads, path=args.path,
                         meta={"workdir": os.path.abspath(args.workdir), "step": int(state.step),
                               "method": config.method.name, "model": config.model.get("name")})
+  report = {"output": args.output, "step": int(state.step), "layout": info["layout"],
+            "encoder_path": info["path"], "num_tensors": info["num_tensors"]}
   tokenizer = os.path.join(args.workdir, "tokenizer.json")
   if os.path.exists(tokenizer):  # text runs: the vocabulary the embeddings index
     shutil.copy(tokenizer, os.path.join(args.output, "tokenizer.json"))
     with open(os.path.join(args.output, "tokenizer_config.json"), "w") as f:
       json.dump({"tokenizer_class": "PreTrainedTokenizerFast"}, f)
-    info["tokenizer"] = "tokenizer.json"
-  report = {"output": args.output, "step": int(state.step), "layout": info["layout"],
-            "encoder_path": info["path"], "num_tensors": info["num_tensors"], **({"tokenizer": info["tokenizer"]}
-                                                                                  if "tokenizer" in info else {})}
+    report["tokenizer"] = "tokenizer.json"
   print(json.dumps(report, indent=2))
   return 0
 

@@ -88,12 +88,12 @@ def export_encoder(model: nnx.Module, directory: str, *, heads: bool = False, pa
   tensors = _named(module, encoder, heads)
   state = to_torch(list(tensors.values()))
   state.update(module.extra_tensors(encoder))
-  cfg = module.config(encoder, heads=heads) if hasattr(module, "MODEL_TYPE") else module.config(encoder)
+  cfg = module.config(encoder, heads=heads)
   os.makedirs(directory, exist_ok=True)
   save_file(state, os.path.join(directory, WEIGHTS_FILE), metadata={"format": "pt"})
   with open(os.path.join(directory, CONFIG_FILE), "w") as f:
     json.dump(cfg, f, indent=2)
-  layout = getattr(module, "MODEL_TYPE", None) or getattr(module, "LAYOUT")
+  layout = module.LAYOUT
   with open(os.path.join(directory, "sslax.json"), "w") as f:
     json.dump({"layout": layout, "encoder_path": where, "heads": heads, **(meta or {})}, f, indent=2)
   return {"layout": layout, "path": where, "num_tensors": len(state), "config": cfg}
@@ -186,7 +186,7 @@ def load_pretrained(model: nnx.Module, path: str, *, encoder_path: str | None = 
   expected = {n for t in tensors for n in t.names}
   state = _strip_wrappers(state, expected)
   if not set(state) & expected:
-    raise ValueError(f"model.init_from: {source} has none of the {getattr(module, 'LAYOUT', None) or module.MODEL_TYPE} "
+    raise ValueError(f"model.init_from: {source} has none of the {module.LAYOUT} "
                      f"names the {type(encoder).__name__} encoder expects (e.g. {sorted(expected)[0]!r}); its "
                      f"first names are {sorted(state)[:3]}")
   if hasattr(module, "check"):
@@ -194,4 +194,4 @@ def load_pretrained(model: nnx.Module, path: str, *, encoder_path: str | None = 
   info = load(tensors, state, source=source, optional=getattr(module, "HEADS", ()))
   info["unused"] = [n for n in info["unused"] if not n.endswith(("num_batches_tracked", "position_ids"))
                     and not n.startswith(("head.", "fc."))]
-  return {"layout": getattr(module, "LAYOUT", None) or module.MODEL_TYPE, "encoder_path": where, **info}
+  return {"layout": module.LAYOUT, "encoder_path": where, **info}

@@ -26,9 +26,9 @@ import numpy as np
 from flax import nnx
 
 from sslax.models.language import BERT
-from sslax.weights.layout import Tensor, linear, norm
+from sslax.weights.layout import Tensor, first_rows, linear, norm, strip_prefix
 
-MODEL_TYPE = "bert"
+MODEL_TYPE = LAYOUT = "bert"
 HEADS = ("cls.",)
 
 
@@ -99,16 +99,9 @@ def adapt(model: BERT, cfg: dict, state: dict[str, np.ndarray]) -> dict[str, np.
   eps = float(cfg.get("layer_norm_eps", 1e-12))
   for m in (model.embed_norm, model.mlm_norm, *[n for l in model.encoder.layers for n in (l.norm1, l.norm2)]):
     m.epsilon = eps
-  out = {}
-  for name, value in state.items():
-    name = name[len("bert."):] if name.startswith("bert.") else name
-    name = name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
-    out[name] = value
-  pos = "embeddings.position_embeddings.weight"
-  n = model.pos_embed.num_embeddings
-  if pos in out and out[pos].shape[0] > n:
-    out[pos] = out[pos][:n]
-  return out
+  out = {name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias"): value
+         for name, value in strip_prefix(state, "bert.").items()}
+  return first_rows(out, "embeddings.position_embeddings.weight", model.pos_embed.num_embeddings)
 
 
 def read_hf_config(path: str) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from sslax.models.language import GPT
-from sslax.weights.layout import Tensor, norm
+from sslax.weights.layout import Tensor, first_rows, norm, strip_prefix
 
-MODEL_TYPE = "gpt2"
+MODEL_TYPE = LAYOUT = "gpt2"
 HEADS = ()
 _ACT = {"gelu": "exact", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
 
@@ -84,15 +84,9 @@ def adapt(model: GPT, cfg: dict, state: dict[str, np.ndarray]) -> dict[str, np.n
   for layer in model.decoder.layers:
     layer.norm1.epsilon = layer.norm2.epsilon = eps
   model.decoder.final_norm.epsilon = eps
-  out = {}
-  for name, value in state.items():
-    name = name[len("transformer."):] if name.startswith("transformer.") else name
-    out[name] = value
+  out = strip_prefix(state, "transformer.")
   head = out.pop("lm_head.weight", None)
   if head is not None and "wte.weight" in out and not np.array_equal(head, out["wte.weight"]):
     raise ValueError("model.init_from: lm_head.weight differs from wte.weight (an untied head); sslax's GPT "
                      "ties its logits to the token embeddings")
-  pos, n = "wpe.weight", model.pos_embed.num_embeddings
-  if pos in out and out[pos].shape[0] > n:
-    out[pos] = out[pos][:n]
-  return out
+  return first_rows(out, "wpe.weight", model.pos_embed.num_embeddings)

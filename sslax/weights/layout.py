@@ -99,6 +99,20 @@ def norm(module, name: str, *, running: bool = False) -> list[Tensor]:
   return out
 
 
+def strip_prefix(state: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+  """`state` with `prefix` dropped from the names that start with it (the `bert.` of a
+  `BertForPreTraining`, the `transformer.` of a `GPT2LMHeadModel`, ...)."""
+  return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
+
+
+def first_rows(state: dict[str, np.ndarray], name: str, n: int) -> dict[str, np.ndarray]:
+  """`state` with tensor `name` cut to its first `n` rows when it has more (a position table of
+  512 into a model built for shorter inputs)."""
+  if name in state and state[name].shape[0] > n:
+    state = {**state, name: state[name][:n]}
+  return state
+
+
 def to_torch(tensors: Sequence[Tensor]) -> dict[str, np.ndarray]:
   """name -> float32 NumPy array in torch's layout, contiguous (safetensors needs it)."""
   out = {}

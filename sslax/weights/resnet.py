@@ -45,7 +45,8 @@ def extra_tensors(model: ResNet) -> dict[str, np.ndarray]:
   return {n.replace(".running_mean", ".num_batches_tracked"): np.zeros((), np.int64) for n in names}
 
 
-def config(model: ResNet) -> dict:
+def config(model: ResNet, heads: bool = False) -> dict:
+  del heads  # the layout has no pretraining heads
   stages = tuple(len(s) for s in model.stages)
   kind = _block_kind(model)
   width = model.stem.out_features

@@ -33,7 +33,8 @@ def extra_tensors(model: ViT) -> dict[str, np.ndarray]:
   return {}
 
 
-def config(model: ViT) -> dict:
+def config(model: ViT, heads: bool = False) -> dict:
+  del heads  # the layout has no pretraining heads
   block = model.blocks[0]
   dim = model.num_features
   return {"layout": LAYOUT, "img_size": model.grid * model.patch_size, "patch_size": model.patch_size,

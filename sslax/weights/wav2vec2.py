@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 from sslax.models.wav2vec2 import MaskedGroupNorm, Wav2Vec2
-from sslax.weights.layout import Tensor, linear, norm
+from sslax.weights.layout import Tensor, linear, norm, strip_prefix
 
-MODEL_TYPE = "wav2vec2"
+MODEL_TYPE = LAYOUT = "wav2vec2"
 HEADS = ("quantizer.", "project_q.", "project_hid.")
 _POS = "encoder.pos_conv_embed.conv"
 
@@ -66,10 +66,6 @@ def tensors(model: Wav2Vec2, heads: bool = False) -> list[Tensor]:
 
 def prefix(heads: bool) -> str:
   return "wav2vec2." if heads else ""
-
-
-def head_prefixes() -> tuple[str, ...]:
-  return HEADS  # Wav2Vec2ForPreTraining keeps these outside the `wav2vec2.` prefix
 
 
 def extra_tensors(model: Wav2Vec2) -> dict[str, np.ndarray]:
@@ -129,9 +125,6 @@ def adapt(model: Wav2Vec2, cfg: dict, state: dict[str, np.ndarray]) -> dict[str,
   eps = float(cfg.get("layer_norm_eps", 1e-5))
   for n in (model.layer_norm, model.encoder_norm, *[n for l in model.encoder.layers for n in (l.norm1, l.norm2)]):
     n.epsilon = eps
-  out = {}
-  for name, value in state.items():
-    name = name[len("wav2vec2."):] if name.startswith("wav2vec2.") else name
-    name = name.replace(f"{_POS}.weight_g", f"{_POS}.parametrizations.weight.original0")
-    out[name.replace(f"{_POS}.weight_v", f"{_POS}.parametrizations.weight.original1")] = value
-  return out
+  return {name.replace(f"{_POS}.weight_g", f"{_POS}.parametrizations.weight.original0")
+          .replace(f"{_POS}.weight_v", f"{_POS}.parametrizations.weight.original1"): value
+          for name, value in strip_prefix(state, "wav2vec2.").items()}
