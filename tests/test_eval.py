@@ -77,3 +77,40 @@ def test_knn_weighted_vote():
   np.testing.assert_array_equal(pred, [0, 1])
   x, y = _blobs(seed=3)
   assert knn_accuracy(x, y, x, y, k=5) == 1.0
+
+
+def _knn_numpy(train_x, train_y, test_x, num_classes, k, temperature):
+  """solo-learn's weighted kNN written out in NumPy: the whole similarity matrix, one top k."""
+  tr = train_x / np.linalg.norm(train_x, axis=1, keepdims=True)
+  te = test_x / np.linalg.norm(test_x, axis=1, keepdims=True)
+  sim = te.astype(np.float64) @ tr.T.astype(np.float64)
+  top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+  weights = np.exp(np.take_along_axis(sim, top, 1) / temperature)
+  votes = np.zeros((len(te), num_classes))
+  for c in range(num_classes):
+    votes[:, c] = (weights * (train_y[top] == c)).sum(1)
+  return votes.argmax(1)
+
+
+def test_knn_split_over_8_devices_equals_one_device_and_numpy(devices):
+  """Train features split by rows over 8 devices (1,437 rows: 180 per device, the last padded),
+  per-device top k merged by a second top k: the predictions of one device and of NumPy's single
+  top k over the whole similarity matrix, on real data (scikit-learn's digits)."""
+  from sklearn.datasets import load_digits
+
+  from sslax.train import make_mesh
+
+  x, y = load_digits(return_X_y=True)
+  x = x.astype(np.float32) + 1e-3  # no all-zero row
+  train_x, train_y, test_x = x[:1437], y[:1437], x[1437:]
+  expected = _knn_numpy(train_x, train_y, test_x, 10, k=20, temperature=0.1)
+  eight = knn_predict(train_x, train_y, test_x, num_classes=10, k=20, temperature=0.1, chunk=128,
+                      mesh=make_mesh({"data": -1}, devices))
+  one = knn_predict(train_x, train_y, test_x, num_classes=10, k=20, temperature=0.1, chunk=128,
+                    mesh=make_mesh({"data": 1}, devices))
+  np.testing.assert_array_equal(eight, one)
+  np.testing.assert_array_equal(eight, expected)
+  # k larger than a device's rows: the merge still sees the global top k
+  big = knn_predict(train_x, train_y, test_x, num_classes=10, k=300, temperature=0.1,
+                    mesh=make_mesh({"data": -1}, devices))
+  np.testing.assert_array_equal(big, _knn_numpy(train_x, train_y, test_x, 10, k=300, temperature=0.1))
