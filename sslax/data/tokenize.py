@@ -65,16 +65,18 @@ def load_tokenizer(path: str):
 def tokenizer_for_run(spec: str, texts: Iterable[str], workdir: str | None, vocab_size: int):
   """The run's tokenizer: `<workdir>/tokenizer.json` when it exists (a resumed run), else loaded from
   the path `spec` or trained (`spec` = "wordpiece" / "bpe") on `texts`; saved to the workdir."""
-  saved = os.path.join(workdir, "tokenizer.json") if workdir else None
-  if saved and os.path.exists(saved):
-    return load_tokenizer(saved)
+  from tokenizers import Tokenizer
+
+  from sslax.paths import exists, join, makedirs, read_text, write_text
+
+  saved = join(workdir, "tokenizer.json") if workdir else None  # a folder or a gs:// workdir (sslax.paths)
+  if saved and exists(saved):
+    return Tokenizer.from_str(read_text(saved))
   tok = train_tokenizer(texts, kind=spec, vocab_size=vocab_size) if spec in ("wordpiece", "bpe") \
       else load_tokenizer(spec)
   if saved:
-    os.makedirs(workdir, exist_ok=True)
-    tmp = f"{saved}.{os.getpid()}.tmp"  # per process: hosts sharing the workdir must not rename each other's file
-    tok.save(tmp)
-    os.replace(tmp, saved)
+    makedirs(workdir)
+    write_text(saved, tok.to_str())  # per-process temporary file, then a rename: hosts may share the workdir
   return tok
 
 

@@ -13,14 +13,15 @@ what it lacks, so it is written here.
 from __future__ import annotations
 
 import logging
-import os
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
 
 from sslax.models.functional import copy_by_path
 from sslax.optim.masks import path_name
+from sslax.paths import join
 from sslax.train.checkpoint import verify_manifest
 
 log = logging.getLogger("sslax")
@@ -29,18 +30,18 @@ log = logging.getLogger("sslax")
 def latest_weights(workdir: str) -> tuple[int, dict, dict]:
   """(step, params, batch_stats) as nested dicts of NumPy arrays from the latest checkpoint of
   `workdir` whose manifest is valid. Raises ValueError naming the workdir when there is none."""
-  directory = os.path.join(workdir, "checkpoints")
-  steps = sorted((int(d) for d in os.listdir(directory) if d.isdigit()), reverse=True) \
-      if os.path.isdir(directory) else []
+  directory = epath.Path(join(workdir, "checkpoints"))  # a folder or gs:// (sslax.paths)
+  steps = sorted((int(d.name) for d in directory.iterdir() if d.name.isdigit()), reverse=True) \
+      if directory.is_dir() else []
   problems = []
   for step in steps:
-    step_dir = os.path.join(directory, str(step))
+    step_dir = directory / str(step)
     problem = verify_manifest(step_dir)
     if problem is not None:
       problems.append(f"step {step}: {problem}")
       continue
     checkpointer = ocp.PyTreeCheckpointer()
-    path = os.path.abspath(os.path.join(step_dir, "state"))
+    path = step_dir / "state"
     meta = checkpointer.metadata(path)
     tree = getattr(meta, "item_metadata", meta)
     tree = getattr(tree, "tree", tree)

@@ -2,7 +2,8 @@
 
 Orbax has no notion of a second job writing the same checkpoint folder (two
 `sslax train` on one workdir wrote the same step folders, or one died in
-Orbax's metadata reads); this module is that missing lock.
+Orbax's metadata reads); this module is that missing lock, on local and network
+file systems. A `gs://` workdir (object stores have no locks) is taken as given.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import logging
 import os
 import socket
 import time
+
+from sslax.paths import is_remote, resolve
 
 log = logging.getLogger("sslax")
 
@@ -25,6 +28,8 @@ def check_workdir(workdir, flag: str = "--workdir") -> str:
   expected when it is empty, a file, or cannot be created or written (nothing else is touched)."""
   if not isinstance(workdir, (str, os.PathLike)) or not os.fspath(workdir).strip():
     raise ValueError(f"{flag}: expected a directory path, got {workdir!r}")
+  if is_remote(workdir):  # gs://bucket/run: folders are name prefixes there, made by the first write
+    return os.fspath(workdir).rstrip("/")
   path = os.path.abspath(os.fspath(workdir))
   if os.path.exists(path) and not os.path.isdir(path):
     raise ValueError(f"{flag}: expected a directory, got the file {path!r}")
@@ -60,7 +65,7 @@ class WorkdirLock:
   """
 
   def __init__(self, workdir: str, process_index: int = 0, flag: str = "--workdir"):
-    self.workdir = os.path.abspath(workdir)
+    self.workdir = resolve(workdir)
     name = "sslax.lock" if process_index == 0 else f"sslax.lock.{process_index}"
     self.path = os.path.join(self.workdir, name)
     self.flag = flag
@@ -75,6 +80,10 @@ class WorkdirLock:
       return {}
 
   def acquire(self) -> "WorkdirLock":
+    if is_remote(self.workdir):  # object stores have no locks: one run per bucket prefix is the user's to keep
+      log.info("workdir: %s is on an object store, which has no file locks; no second run is refused there",
+               self.workdir)
+      return self
     try:
       fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
