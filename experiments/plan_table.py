@@ -28,6 +28,11 @@ RECIPES = {  # name: (config, what one example counts as, topologies: None = all
     "Barlow Twins ResNet-18 CIFAR-10": ("barlow_twins_cifar10.py:full", "image", ("v5e:4x4",)),
 }
 FSDP_RULES = "(('.*', 'fsdp'),)"
+# how the state is laid out: overrides per name. hsdp: FSDP within groups of 4 neighbouring chips
+# (one host's), data parallel across the groups; the batch is split over both mesh axes. (A config's
+# mesh axes come in alphabetical order, ConfigDict's: ('data', 'fsdp') makes 'fsdp' the minor axis.)
+SHARDINGS = {"replicated": [], "fsdp": [f"sharding.rules={FSDP_RULES}"],
+             "hsdp": [f"sharding.rules={FSDP_RULES}", "mesh={'data': -1, 'fsdp': 4}", "sharding.axis='fsdp'"]}
 
 
 def main(argv=None):
@@ -36,6 +41,9 @@ def main(argv=None):
   p.add_argument("--topology", action="append")
   p.add_argument("--fsdp_topology", action="append", help="topologies also planned with FSDP")
   p.add_argument("--table_only", action="store_true", help="print the table of the reports present, compile none")
+  p.add_argument("--recipe", action="append", help="only recipes whose name contains this (default: all)")
+  p.add_argument("--sharding", action="append", choices=sorted(SHARDINGS),
+                 help="layouts planned on --fsdp_topology (default: replicated and fsdp)")
   args = p.parse_args(argv)
   topologies = args.topology or ["v5e:4x4", "v4:2x2x4", "v5p:2x2x4"]
   fsdp_topologies = args.fsdp_topology or ["v5e:4x4"]
@@ -45,16 +53,18 @@ def main(argv=None):
   from sslax.train.plan import plan
 
   rows = []
+  layouts = tuple(args.sharding or ("replicated", "fsdp"))
   for name, (config_name, unit, only) in RECIPES.items():
+    if args.recipe and not any(r in name for r in args.recipe):
+      continue
     for topology in (t for t in topologies if only is None or t in only):
-      for sharding in (("replicated", "fsdp") if topology in fsdp_topologies and only is None else ("replicated",)):
+      for sharding in (layouts if topology in fsdp_topologies and only is None else ("replicated",)):
         path = os.path.join(args.output, f"{config_name.split('.')[0]}_{topology.replace(':', '-')}_{sharding}.json")
         if not os.path.exists(path) and args.table_only:
           continue
         config = load_config(os.path.join(here, config_name))
         if not os.path.exists(path):
-          if sharding == "fsdp":
-            apply_overrides(config, [f"sharding.rules={FSDP_RULES}"])
+          apply_overrides(config, SHARDINGS[sharding])
           report = plan(config, topology)
           with open(path, "w") as f:
             json.dump(report, f, indent=1)

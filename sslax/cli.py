@@ -34,14 +34,12 @@ def _train(args) -> int:
 def _restore(args, config):
   """(method, mesh, state, train split, eval split): the workdir's latest checkpoint, or with
   `--random_init` the same network at random initialization (seed from the config)."""
-  import jax
-
   from sslax.data import get_source, train_dataset
   from sslax.methods import make_method
-  from sslax.train import build_optimizer, create_train_state, make_mesh
+  from sslax.train import build_optimizer, make_mesh
   from sslax.train.checkpoint import STRUCTURE_SECTIONS, fingerprint_changes
-  from sslax.train.mesh import state_shardings
   from sslax.train.loop import make_checkpointer, num_train_steps
+  from sslax.train.state import abstract_train_state, init_train_state
 
   init_from = config.get("model", {}).get("init_from")
   if init_from and args.random_init:
@@ -64,9 +62,10 @@ def _restore(args, config):
   train_src = get_source(config.data, config.data.train_split)
   eval_src = get_source(config.data, config.data.eval_split)
   optimizer = build_optimizer(method, config, num_train_steps(config, len(train_src)))
-  state = create_train_state(method, optimizer, config.seed)
-  state = jax.device_put(state, state_shardings(state, mesh, config.get("sharding")))
-  if from_checkpoint:
+  abstract, shardings = abstract_train_state(method, optimizer, config.seed, mesh, config.get("sharding"))
+  if not from_checkpoint:  # a restore reads straight into the abstract state's shardings
+    state = init_train_state(method, optimizer, config.seed, shardings)
+  else:
     ckpt = make_checkpointer(config, args.workdir)
     if ckpt.latest_step() is None:
       raise ValueError(f"--workdir: expected checkpoints under {ckpt.directory}, found none")
@@ -75,7 +74,7 @@ def _restore(args, config):
       raise ValueError(f"--step: expected one of the saved steps {sorted(ckpt.manager.all_steps())}, got {step}")
     iterator = iter(train_dataset(train_src, global_batch_size=config.train.batch_size, seed=config.seed,
                                   transform=method.inputs.transform()))
-    state, _ = ckpt.restore(state, iterator, step=step)
+    state, _ = ckpt.restore(abstract, iterator, step=step)
     ckpt.close()
   return method, mesh, state, train_src, eval_src
 

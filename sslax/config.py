@@ -252,6 +252,12 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
       raise ValueError(f"{key}: missing from the config (expected {expected})")
     if not ok(value):
       raise ValueError(f"{key}: expected {expected}, got {value!r}")
+  hashes = config.train.get("checkpoint_hashes", "auto")  # absent in configs of older runs, as below
+  if hashes not in ("auto", "sha256", "size"):
+    raise ValueError(f"train.checkpoint_hashes: expected 'auto', 'sha256' or 'size', got {hashes!r}")
+  activations = (config.get("sharding") or {}).get("activations", "auto")  # absent in configs of older runs
+  if activations not in ("auto", "batch", "none"):
+    raise ValueError(f"sharding.activations: expected 'auto', 'batch' or 'none', got {activations!r}")
   init_from = config.get("model", {}).get("init_from")
   if init_from is not None and not (isinstance(init_from, str) and os.path.exists(init_from)):
     raise ValueError(f"model.init_from: expected a weights file or directory, got {init_from!r} (not found)")
@@ -290,7 +296,10 @@ def base_config() -> ml_collections.ConfigDict:
   # How the train state is laid out over the mesh (sslax.train.mesh.state_shardings): no rules =
   # replicated (data parallelism); (('.*', 'fsdp'),) = parameters and optimizer state split over
   # `axis` (FSDP); a rule is (regex on the leaf path, 'fsdp' | 'replicated' | per-dimension axes).
-  c.sharding = ml_collections.ConfigDict({"rules": (), "axis": "data", "min_size": 0})
+  # `activations`: 'auto' constrains layer outputs to the batch split when any state leaf is split,
+  # so that FSDP gathers weights rather than activations (sslax.models.sharding); 'batch' always,
+  # 'none' never.
+  c.sharding = ml_collections.ConfigDict({"rules": (), "axis": "data", "min_size": 0, "activations": "auto"})
   # loss_block_size: None = dense similarity matrix; an int = blockwise InfoNCE (same loss and
   # gradients, memory O(batch x block) instead of O(batch^2); sslax.losses.blockwise).
   c.method = ml_collections.ConfigDict({"name": "simclr", "temperature": 0.2,
@@ -330,13 +339,20 @@ def base_config() -> ml_collections.ConfigDict:
       "async_checkpoint": True,
       # fallback: a checkpoint failing its manifest check is set aside and the previous one restored.
       "on_corrupt_checkpoint": "fallback",
+      # What a checkpoint's manifest records of each file: 'sha256' (read back once per save), 'size'
+      # (a listing only), 'auto' = sha256 on local disks, sizes on object stores (gs://).
+      "checkpoint_hashes": "auto",
       # bfloat16: matmuls and convolutions in bf16; params, optimizer state and reductions float32
       # (sslax.models.precision).
       "compute_dtype": "float32",
       # Convolutions: 'im2col' (chunked matmuls; XLA:CPU's weight gradient is ~10x slower on some
       # layers), 'xla', or 'auto' = im2col on the CPU backend for inputs of 512k+ elements
       # (sslax.models.conv).
-      "conv_impl": "auto"})
+      "conv_impl": "auto",
+      # True: steps that neither log, save, monitor nor refresh run under
+      # jax.transfer_guard_device_to_host('disallow_explicit'), so any read of a device value on the
+      # host there (a sync that stalls the pipeline of dispatched steps) raises, naming the line.
+      "guard_host_sync": False})
   c.monitor = ml_collections.ConfigDict({"collapse_std_ratio": 0.1, "collapse_rank": 1.5})
   # `sslax finetune`: per_group labelled examples per combination of group_by (0: every example).
   # adapter_dim > 0 inserts bottleneck adapters in every Transformer block and trains only the

@@ -14,7 +14,10 @@ from typing import Any
 import grain
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
 from jax.experimental import multihost_utils
+
+from sslax.paths import exists, is_remote, join, makedirs, read_text, resolve, write_text
 
 from sslax.train.state import TrainState
 
@@ -40,54 +43,69 @@ def disk_full_message(path: str, committed: int | None, detail: str) -> str:
   return f"the disk holding {path} is full ({detail}); {kept}: free space there and run the same command again"
 
 
-def _sha256(path: str) -> str:
-  with open(path, "rb") as f:
+def _sha256(path: epath.Path) -> str:
+  with path.open("rb") as f:
     return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def write_manifest(step_dir: str) -> None:
-  """Records every file of a committed step (size and SHA-256) in `<step_dir>/sslax_manifest.json`.
+HASH_POLICIES = ("auto", "sha256", "size")
+
+
+def hashes_for(directory: str, policy: str = "auto") -> bool:
+  """Whether manifests under `directory` record SHA-256 checksums (`train.checkpoint_hashes`):
+  'sha256' always, 'size' never, 'auto' on local disks only."""
+  if policy not in HASH_POLICIES:
+    raise ValueError(f"train.checkpoint_hashes: expected one of {list(HASH_POLICIES)}, got {policy!r}")
+  return policy == "sha256" or (policy == "auto" and not is_remote(directory))
+
+
+def write_manifest(step_dir, *, hashes: bool = True) -> None:
+  """Records every file of a committed step (size, and SHA-256 when `hashes`) in
+  `<step_dir>/sslax_manifest.json`.
 
   Orbax makes a save atomic (temporary folder, then rename) but records no
-  checksums; this manifest lets a restore find truncated, altered or missing
-  files before any tensor is read. `Checkpointer` writes it into the temporary
-  folder just before Orbax renames it (`_ManifestThenRename`), so a committed
-  step always has one.
+  checksums of the data (TensorStore's zarr3 checksums only its shard indices);
+  this manifest lets a restore find truncated, altered or missing files before
+  any tensor is read. `Checkpointer` writes it into the temporary folder just
+  before Orbax renames it (`_ManifestThenRename`), so a committed step always
+  has one. Sizes come from a listing (no file is read); the checksums read each
+  file back once, in Orbax's background commit thread on the primary process.
+  On object stores that is every host's shards over the network per save, so
+  there 'auto' (`train.checkpoint_hashes`) records sizes only.
   """
+  step_dir = epath.Path(step_dir)
   files = {}
-  for dirpath, _, names in os.walk(step_dir):
+  for folder, _, names in step_dir.walk():  # one listing per folder (epath refuses `**` globs on GCS)
     for name in names:
-      path = os.path.join(dirpath, name)
-      rel = os.path.relpath(path, step_dir)
-      if rel != MANIFEST_FILE and rel not in _ORBAX_MARKERS:
-        files[rel] = {"size": os.path.getsize(path), "sha256": _sha256(path)}
-  tmp = os.path.join(step_dir, MANIFEST_FILE + ".tmp")
-  with open(tmp, "w") as f:
-    json.dump({"files": files}, f, indent=1, sort_keys=True)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, os.path.join(step_dir, MANIFEST_FILE))
+      path = folder / name
+      rel = os.fspath(path.relative_to(step_dir))
+      if rel == MANIFEST_FILE or rel in _ORBAX_MARKERS:
+        continue
+      files[rel] = {"size": path.stat().length}
+      if hashes:
+        files[rel]["sha256"] = _sha256(path)
+  write_text(step_dir / MANIFEST_FILE, json.dumps({"files": files}, indent=1, sort_keys=True))
 
 
-def verify_manifest(step_dir: str) -> str | None:
-  """None when every file of the step's manifest is there with its size and checksum; otherwise
-  what is wrong, naming the path."""
-  manifest = os.path.join(step_dir, MANIFEST_FILE)
-  if not os.path.exists(manifest):
+def verify_manifest(step_dir) -> str | None:
+  """None when every file of the step's manifest is there with its size and checksum (when it
+  has one); otherwise what is wrong, naming the path."""
+  step_dir = epath.Path(step_dir)
+  manifest = step_dir / MANIFEST_FILE
+  if not manifest.exists():
     return f"{manifest} is missing (removed, or the step was written by another program than sslax)"
   try:
-    with open(manifest) as f:
-      files = json.load(f)["files"]
+    files = json.loads(manifest.read_text())["files"]
   except (ValueError, KeyError) as e:
     return f"{manifest} is unreadable ({e})"
   for rel, expected in sorted(files.items()):
-    path = os.path.join(step_dir, rel)
-    if not os.path.exists(path):
+    path = step_dir / rel
+    if not path.exists():
       return f"{path} is missing"
-    size = os.path.getsize(path)
+    size = path.stat().length
     if size != expected["size"]:
       return f"{path} has {size} bytes, expected {expected['size']} (truncated or overwritten)"
-    if _sha256(path) != expected["sha256"]:
+    if "sha256" in expected and _sha256(path) != expected["sha256"]:
       return f"{path} does not match its SHA-256 checksum (the file was altered)"
   return None
 
@@ -98,9 +116,15 @@ class _ManifestThenRename(ocp.path.atomicity.AtomicRenameTemporaryPath):
   committed step without a manifest. Orbax calls `finalize` once, on the primary process, after
   every process's writes of the step have finished."""
 
+  hashes = True  # set per Checkpointer (`_manifest_class`)
+
   async def finalize(self):
-    await asyncio.to_thread(write_manifest, os.fspath(self.get()))
+    await asyncio.to_thread(write_manifest, self.get(), hashes=self.hashes)
     await super().finalize()
+
+
+def _manifest_class(hashes: bool):
+  return type("_ManifestThenRename", (_ManifestThenRename,), {"hashes": hashes})
 
 
 def _state_handler() -> ocp.PyTreeCheckpointHandler:
@@ -144,16 +168,18 @@ class Checkpointer:
   """
 
   def __init__(self, workdir: str, *, save_every: int, max_to_keep: int = 3, async_save: bool = True,
-               on_corrupt: str = "fallback"):
+               on_corrupt: str = "fallback", hashes: str = "auto"):
     if on_corrupt not in ("fallback", "fail"):
       raise ValueError(f"train.on_corrupt_checkpoint: expected 'fallback' or 'fail', got {on_corrupt!r}")
-    self.workdir = os.path.abspath(workdir)
-    self.directory = os.path.join(self.workdir, "checkpoints")
+    self.workdir = resolve(workdir)  # a local folder or a gs:// URL (sslax.paths)
+    self.directory = join(self.workdir, "checkpoints")
+    self.hashes = hashes_for(self.directory, hashes)
     self.on_corrupt = on_corrupt
     self.async_save = async_save
     options = ocp.CheckpointManagerOptions(save_interval_steps=max(1, save_every), max_to_keep=max_to_keep,
                                            create=True, enable_async_checkpointing=async_save,
-                                           cleanup_tmp_directories=True, temporary_path_class=_ManifestThenRename)
+                                           cleanup_tmp_directories=True,
+                                           temporary_path_class=_manifest_class(self.hashes))
     self.manager = ocp.CheckpointManager(self.directory, options=options, item_handlers={
         "state": _state_handler(), "data": grain.checkpoint.CheckpointHandler()})
     self._last_saved = None
@@ -162,6 +188,8 @@ class Checkpointer:
     """DiskFullError before Orbax writes anything when the disk has less room than the state's
     bytes (+10% and 1 MiB for metadata): a save that runs out of space midway fails in background
     threads with pages of tracebacks, while the previous step stays intact either way."""
+    if is_remote(self.directory):  # object stores have no free-space query (nor a full disk)
+      return
     need = int(sum(getattr(x, "nbytes", 0) for x in jax.tree.leaves(state)) * 1.1) + (1 << 20)
     free = shutil.disk_usage(self.directory).free
     if free < need:
@@ -169,8 +197,8 @@ class Checkpointer:
                                             f"{free / 2**20:.1f} MiB free, a checkpoint of step {step} needs "
                                             f"about {need / 2**20:.1f} MiB"))
 
-  def _step_dir(self, step: int) -> str:
-    return os.path.join(self.directory, str(step))
+  def _step_dir(self, step: int) -> epath.Path:
+    return epath.Path(self.directory) / str(step)
 
   def latest_step(self) -> int | None:
     """The latest step Orbax committed (its manifest is checked only by `restore`)."""
@@ -179,8 +207,16 @@ class Checkpointer:
   def should_save(self, step: int) -> bool:
     return self.manager.should_save(step)
 
-  def save(self, state: TrainState, data_iterator: Any, *, force: bool = False) -> bool:
-    step = int(jax.device_get(state.step))
+  def reached_preemption(self, step: int) -> bool:
+    """True on every process at the same step once any of them had a preemption notice (Orbax over
+    JAX's preemption sync point; always False in a single process, where `PreemptionNotice`
+    handles SIGTERM itself). Every process must call it at every step."""
+    return self.manager.reached_preemption(step)
+
+  def save(self, state: TrainState, data_iterator: Any, *, step: int | None = None, force: bool = False) -> bool:
+    """Saves `state` as `step` (the loop knows it: passing it spares a device-to-host read of
+    `state.step`, a sync every step) when `save_every` says so or `force`."""
+    step = int(jax.device_get(state.step)) if step is None else int(step)
     if not force and not self.manager.should_save(step):
       return False
     if step == self._last_saved or step in self.manager.all_steps():
@@ -218,24 +254,24 @@ class Checkpointer:
     if not candidates:
       raise CheckpointCorruptError(f"no checkpoint under {self.directory}")
     message = (f"no valid checkpoint is left under {self.directory} (set aside in "
-               f"{os.path.join(self.workdir, 'checkpoints_corrupt')}): starting from step 0")
+               f"{join(self.workdir, 'checkpoints_corrupt')}): starting from step 0")
     log.warning(message)
     warnings.warn(message, RuntimeWarning)
     self.manager.reload()
     return None
 
   def _quarantine(self, step: int) -> str:
-    target = os.path.join(self.workdir, "checkpoints_corrupt", f"{step}")
+    target = epath.Path(join(self.workdir, "checkpoints_corrupt", f"{step}"))
     if jax.process_count() > 1:  # every process has checked the step before process 0 moves it
       multihost_utils.sync_global_devices(f"sslax-quarantine-{step}")
     if jax.process_index() == 0:
-      if os.path.exists(target):
-        target = f"{target}-{int(time.time())}"
-      os.makedirs(os.path.dirname(target), exist_ok=True)
-      shutil.move(self._step_dir(step), target)
+      if target.exists():
+        target = target.with_name(f"{target.name}-{int(time.time())}")
+      target.parent.mkdir(parents=True, exist_ok=True)
+      self._step_dir(step).rename(target)
     if jax.process_count() > 1:
       multihost_utils.sync_global_devices(f"sslax-quarantined-{step}")
-    return target
+    return os.fspath(target)
 
   def _restore(self, step, abstract_state, data_iterator):
     target = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
@@ -264,7 +300,7 @@ class Checkpointer:
     diffs += [f"{k}: only in this run's state" for k in sorted(set(wanted) - set(saved), key=order)]
     raise ValueError(f"checkpoint step {step} in {self.directory} holds another state than this config builds "
                      f"({len(diffs)} difference(s), e.g. {'; '.join(diffs[:4])}): it was written by another method, "
-                     f"model or optimizer (see {os.path.join(self.directory, FINGERPRINT_FILE)}). Use the config "
+                     f"model or optimizer (see {join(self.directory, FINGERPRINT_FILE)}). Use the config "
                      "it was trained with, or another workdir")
 
   def _data_positions(self, step: int):
@@ -272,15 +308,14 @@ class Checkpointer:
     of processes) the iterator state to continue from. Every process reads its own rows of the
     same global batches (`sslax.data.pipeline.train_dataset`), so all saved states are the same
     count of batches, and that count is the position under any number of processes."""
-    data_dir = os.path.join(self._step_dir(step), "data")
-    own = os.path.join(data_dir, f"process_{jax.process_index()}-of-{jax.process_count()}.json")
-    if os.path.exists(own) or not os.path.isdir(data_dir):
+    data_dir = self._step_dir(step) / "data"
+    own = data_dir / f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    if own.exists() or not data_dir.is_dir():
       return None
     states = []
-    for name in sorted(os.listdir(data_dir)):
-      if name.startswith("process_") and name.endswith(".json"):
-        with open(os.path.join(data_dir, name)) as f:
-          states.append(json.load(f))
+    for path in sorted(data_dir.iterdir()):
+      if path.name.startswith("process_") and path.name.endswith(".json"):
+        states.append(json.loads(path.read_text()))
     if not states or any(s != states[0] for s in states):
       raise CheckpointCorruptError(f"{data_dir}: expected the data positions of the processes that wrote step "
                                    f"{step} to agree, got {states}")
@@ -350,11 +385,10 @@ def fingerprint_changes(directory: str, config, sections=STRUCTURE_SECTIONS + DA
   """None when `directory` has no fingerprint; otherwise each field of `sections` whose value
   differs from the fingerprint's, with both values. A field the fingerprint lacks (written by an
   older sslax) is not compared."""
-  path = os.path.join(directory, FINGERPRINT_FILE)
-  if not os.path.exists(path):
+  path = join(directory, FINGERPRINT_FILE)
+  if not exists(path):
     return None
-  with open(path) as f:
-    saved = json.load(f)
+  saved = json.loads(read_text(path))
   current = run_fingerprint(config, sections)
   return [f"{k}: checkpoint has {saved[k]!r}, this run has {current.get(k, '<absent>')!r}"
           for k in sorted(saved) if (k in current or k.split(".")[0] in sections)
@@ -377,9 +411,6 @@ def save_run_fingerprint(directory: str, config) -> None:
   share the directory, and racing renames fail."""
   if jax.process_index() != 0 or fingerprint_changes(directory, config) == []:
     return
-  os.makedirs(directory, exist_ok=True)
-  path = os.path.join(directory, FINGERPRINT_FILE)
-  tmp = f"{path}.{os.getpid()}.tmp"
-  with open(tmp, "w") as f:
-    json.dump(run_fingerprint(config), f, indent=2, sort_keys=True)
-  os.replace(tmp, path)  # atomic: a crash leaves the old file or the new one
+  makedirs(directory)
+  # atomic: a crash leaves the old file or the new one
+  write_text(join(directory, FINGERPRINT_FILE), json.dumps(run_fingerprint(config), indent=2, sort_keys=True))

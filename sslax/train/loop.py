@@ -1,10 +1,11 @@
 """The training loop: drives the one train step, logs, monitors, checkpoints, evaluates."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
-import os
+import signal
 import time
 import warnings
 from typing import Any
@@ -18,13 +19,14 @@ from sslax.data import get_source, to_global, train_dataset
 from sslax.dispatch import OneStepAhead
 from sslax.eval import EvalData, EvalRun, collapse_alarm, make_feature_fn
 from sslax.methods import make_method
+from sslax.paths import join, write_text
 from sslax.train.checkpoint import Checkpointer, check_run_fingerprint, save_run_fingerprint
-from sslax.train.mesh import make_mesh, state_shardings
+from sslax.train.mesh import make_mesh
 from sslax.train.metrics import MetricsWriter
 from sslax.train.preemption import Preempted, PreemptionNotice
 from sslax.train.pretrained import init_from
-from sslax.train.state import TrainState, build_optimizer, create_train_state
-from sslax.train.step import make_train_step
+from sslax.train.state import TrainState, abstract_train_state, build_optimizer, init_train_state
+from sslax.train.step import activation_constraints, make_train_step
 from sslax.train.workdir import WorkdirLock, check_workdir
 
 log = logging.getLogger("sslax")
@@ -104,7 +106,8 @@ def _refresh(method, state, data: EvalData, mesh, step: int, shardings):
 
 def make_checkpointer(config, workdir: str) -> Checkpointer:
   return Checkpointer(workdir, save_every=config.train.checkpoint_every, max_to_keep=config.train.keep_checkpoints,
-                      async_save=config.train.async_checkpoint, on_corrupt=config.train.on_corrupt_checkpoint)
+                      async_save=config.train.async_checkpoint, on_corrupt=config.train.on_corrupt_checkpoint,
+                      hashes=config.train.get("checkpoint_hashes", "auto"))
 
 
 def _check_finite(state, config, writer, step: int, metrics=None) -> None:
@@ -117,6 +120,11 @@ def _check_finite(state, config, writer, step: int, metrics=None) -> None:
     raise NonFiniteError(f"step {step}: {bad} step(s) had a non-finite loss, gradient or parameter "
                          "(train.nonfinite_policy='abort'); the last committed checkpoint is kept. "
                          "Set train.nonfinite_policy='skip' to drop such steps and go on")
+
+
+def _host_sync_guard(on: bool):
+  """`train.guard_host_sync`: device-to-host reads raise inside a steady-state step."""
+  return jax.transfer_guard_device_to_host("disallow_explicit") if on else contextlib.nullcontext()
 
 
 def train(config, workdir: str, *, progress: bool = True, stop_at: int | None = None, method=None,
@@ -158,21 +166,23 @@ def _train(config, workdir: str, *, progress: bool, stop_at: int | None, method,
 
   total = num_train_steps(config, len(train_source))
   optimizer = build_optimizer(method, config, total)
-  state = create_train_state(method, optimizer, config.seed)
+  # shapes and shardings only: a resumed run reads its state straight into them, and a fresh one
+  # materializes each device's shards where they live (sharded init, `init_train_state`)
+  abstract, shardings = abstract_train_state(method, optimizer, config.seed, mesh, config.get("sharding"))
   checkpointer = make_checkpointer(config, workdir)
-  shardings = state_shardings(state, mesh, config.get("sharding"))
   iterator = iter(train_dataset(train_source, global_batch_size=config.train.batch_size,
                                 seed=config.seed, transform=method.inputs.transform(), mesh=mesh))
   restored = None
   if checkpointer.latest_step() is not None:
     check_run_fingerprint(checkpointer.directory, config, allow_changes=config.train.allow_resume_changes)
     # None: every step failed its check and was set aside ('fallback'); a fresh start, said so
-    restored = checkpointer.restore(jax.device_put(state, shardings), iterator)
+    restored = checkpointer.restore(abstract, iterator)
   if restored is None:
+    state = init_train_state(method, optimizer, config.seed, shardings)
     if config.train.get("init_from"):  # parts from other runs
       state = init_from(state, config.train.init_from)
       state = state.replace(opt_state=optimizer.init(state.params))  # an EMA target starts from them too
-    state = jax.device_put(state, shardings)
+      state = jax.device_put(state, shardings)
   else:
     state, iterator = restored
     resumed = int(jax.device_get(state.step))
@@ -186,9 +196,9 @@ def _train(config, workdir: str, *, progress: bool, stop_at: int | None, method,
     log.info("resumed from step %d", resumed)
   save_run_fingerprint(checkpointer.directory, config)
   if jax.process_index() == 0:  # one writer: the processes may share the workdir
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
-  step_fn = make_train_step(method, optimizer, mesh, shardings)
+    write_text(join(workdir, "config.json"), config.to_json_best_effort(indent=2))
+  step_fn = make_train_step(method, optimizer, mesh, shardings,
+                            constrain_activations=activation_constraints(config))
   feature_fn = make_feature_fn(method, mesh)
   writer = MetricsWriter(workdir)
   start = int(jax.device_get(state.step))
@@ -198,20 +208,29 @@ def _train(config, workdir: str, *, progress: bool, stop_at: int | None, method,
   bar = tqdm(total=total, initial=start, disable=not progress or jax.process_index() != 0,
              desc=f"{config.method.name}", dynamic_ncols=True)
   last_time, last_step = time.perf_counter(), start
-  notice = PreemptionNotice().__enter__()
+  # Several processes: SIGTERM may reach only some of them, so the notice goes through JAX's
+  # preemption service (its SIGTERM handler tells the coordinator, and every process learns the
+  # same step to stop at from `reached_preemption`); a Python handler here would replace it.
+  agreed = jax.process_count() > 1
+  notice = PreemptionNotice(signals=() if agreed else (signal.SIGTERM,)).__enter__()
   try:
     try:
       ahead = OneStepAhead()  # an unbounded queue of steps deadlocks XLA:CPU's collectives (sslax/dispatch.py)
       refresh_every = method.refresh_every
+      guard = bool(config.train.get("guard_host_sync", False))
       for step in range(start, total):
         if refresh_every and step % refresh_every == 0:
           state = _refresh(method, state, evals, mesh, step, shardings)
-        batch = to_global(next(iterator), mesh)
-        state, metrics = step_fn(state, batch)
-        ahead(metrics)
         done = step + 1
         logging_now = done % config.train.log_every == 0 or done == total
-        if logging_now or checkpointer.should_save(done):
+        saving = checkpointer.should_save(done)
+        monitoring = bool(config.train.knn_every) and done % config.train.knn_every == 0 and done < total
+        steady = guard and not (logging_now or saving or monitoring or done == stop_at)
+        with _host_sync_guard(steady):
+          batch = to_global(next(iterator), mesh)
+          state, metrics = step_fn(state, batch)
+          ahead(metrics)
+        if logging_now or saving:
           _check_finite(state, config, writer, done, metrics)
         if logging_now:
           metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
@@ -228,7 +247,7 @@ def _train(config, workdir: str, *, progress: bool, stop_at: int | None, method,
                           f"effective rank = {metrics['collapse/rank']:.2f})", RuntimeWarning)
           writer.write(done, metrics)
           bar.set_postfix(loss=f"{metrics['loss']:.4f}", ex_s=f"{metrics['examples_per_sec']:.0f}")
-        if config.train.knn_every and done % config.train.knn_every == 0 and done < total:
+        if monitoring:
           try:
             with notice.interruptible():  # the method's monitoring evaluators (kNN, held-out perplexity)
               monitor = evaluate(method, state, mesh, config, evals, monitor=True, feature_fn=feature_fn)
@@ -237,18 +256,23 @@ def _train(config, workdir: str, *, progress: bool, stop_at: int | None, method,
           except Preempted:
             pass  # the notice stays set: the step is committed just below
           last_time = time.perf_counter()  # throughput counts train steps only
-        checkpointer.save(state, iterator)
+        with _host_sync_guard(steady):
+          # every process calls this every step, as JAX's preemption sync point needs
+          agreed_stop = agreed and checkpointer.reached_preemption(done)
+          checkpointer.save(state, iterator, step=done)
         bar.update(1)
-        if notice.requested:
+        if notice.requested or agreed_stop:  # a notice during that save stops at this step
           _check_finite(state, config, writer, done)
-          checkpointer.save(state, iterator, force=True)
+          checkpointer.save(state, iterator, step=done, force=True)
           checkpointer.wait()
-          raise Preempted(f"step {done}: stopped by a preemption notice (SIGTERM) with step {done} committed; "
+          raise Preempted(f"step {done}: stopped by a preemption notice (SIGTERM"
+                          f"{' to one of the processes' if agreed else ''}) with step {done} committed; "
                           "run the same command again to resume")
         if stop_at is not None and done >= stop_at:
           break
-      _check_finite(state, config, writer, int(jax.device_get(state.step)))
-      checkpointer.save(state, iterator, force=True)
+      final = int(jax.device_get(state.step))
+      _check_finite(state, config, writer, final)
+      checkpointer.save(state, iterator, step=final, force=True)
     finally:
       bar.close()
       checkpointer.close()
@@ -264,6 +288,5 @@ def _train(config, workdir: str, *, progress: bool, stop_at: int | None, method,
   if skipped:
     report["data/skipped_examples"] = skipped
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "report.json"), "w") as f:
-      json.dump(report, f, indent=2)
+    write_text(join(workdir, "report.json"), json.dumps(report, indent=2))
   return TrainResult(state=state, method=method, mesh=mesh, report=report, workdir=workdir)

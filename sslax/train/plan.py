@@ -163,9 +163,14 @@ def compile_step(config, devices, batch_size: int):
   from sslax.methods import make_method
   from sslax.train.mesh import make_mesh, state_shardings
   from sslax.train.state import build_optimizer, create_train_state
-  from sslax.train.step import make_train_step
+  from sslax.train.step import activation_constraints, make_train_step
   from sslax.data.pipeline import data_sharding
 
+  if config.train.get("conv_impl", "auto") == "auto" and devices[0].platform != "cpu":
+    # 'auto' picks by the backend this process runs on (CPU here): the target's is XLA's own
+    config = config.copy_and_resolve_references()
+    config.unlock()
+    config.train.conv_impl = "xla"
   mesh = make_mesh(config.mesh, devices)
   method = make_method(config)
   steps = int(config.train.num_steps) or 1000  # the schedule's length does not change the program
@@ -174,7 +179,7 @@ def compile_step(config, devices, batch_size: int):
   shardings = state_shardings(abstract_state, mesh, config.get("sharding"))
   batch = batch_shapes(config, batch_size, method)
   batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=data_sharding(mesh)) for k, v in batch.items()}
-  step = make_train_step(method, optimizer, mesh, shardings)
+  step = make_train_step(method, optimizer, mesh, shardings, constrain_activations=activation_constraints(config))
   lowered = step.lower(_abstract(abstract_state, shardings), batch)
   try:
     return lowered.compile()

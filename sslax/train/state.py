@@ -20,6 +20,7 @@ from flax import nnx, struct
 from sslax.models.conv import set_conv_impl
 from sslax.models.functional import merge_model, split_model
 from sslax.models.precision import set_compute_dtype
+from sslax.models.sharding import install as install_activation_sharding
 from sslax.optim import ema_target, make_optimizer
 
 
@@ -63,8 +64,39 @@ def create_train_state(method, optimizer: optax.GradientTransformation, seed: in
                                      init_from, info["encoder_path"] or "the network", info["layout"])
   set_compute_dtype(model, method.config.train.get("compute_dtype", "float32"))
   set_conv_impl(model, method.config.train.get("conv_impl", "auto"))
+  install_activation_sharding(model)  # a no-op outside the train step's batch_sharded block
   method_key = jax.random.fold_in(init_key, 1)
   graphdef, params, batch_stats = split_model(model)
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
                     opt_state=optimizer.init(params), method_state=method.init_state(model, method_key),
                     rng=train_key, nonfinite_steps=jnp.zeros((), jnp.int32), graphdef=graphdef)
+
+
+def abstract_train_state(method, optimizer: optax.GradientTransformation, seed: int, mesh, sharding_config=None):
+  """(the TrainState's shapes and dtypes as `jax.ShapeDtypeStruct`s carrying their shardings, the
+  shardings): what a restore reads into and what `init_train_state` materializes, with nothing
+  allocated (`jax.eval_shape`)."""
+  from sslax.train.mesh import state_shardings
+
+  shapes = jax.eval_shape(lambda: create_train_state(method, optimizer, seed))
+  shardings = state_shardings(shapes, mesh, sharding_config)
+  abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), shapes, shardings)
+  return abstract, shardings
+
+
+def init_train_state(method, optimizer: optax.GradientTransformation, seed: int, shardings) -> TrainState:
+  """`create_train_state` laid out as `shardings` (from `abstract_train_state`).
+
+  When any leaf is split (FSDP), the whole initialization (model, optimizer moments, EMA
+  target, method state) runs as one `jax.jit` with those output shardings, as big_vision
+  does: each device computes and holds only its shards (random bits are partitionable), so no
+  device ever holds a whole parameter or the whole state. Replicated state is whole on every
+  device anyway, so it is built eagerly and copied; so is a model whose weights come from a file
+  (`model.init_from`, read on the host).
+  """
+  from sslax.train.step import any_sharded
+
+  build = lambda: create_train_state(method, optimizer, seed)  # noqa: E731
+  if method.config.get("model", {}).get("init_from") or not any_sharded(shardings):
+    return jax.device_put(build(), shardings)
+  return jax.jit(build, out_shardings=shardings)()

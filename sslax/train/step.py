@@ -1,6 +1,7 @@
 """`make_train_step`: the single jitted, sharded train step shared by every method."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
 from typing import Callable
@@ -12,6 +13,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sslax.data.pipeline import data_sharding
+from sslax.models.sharding import batch_sharded
 from sslax.optim.ema import find_ema_target
 from sslax.train.state import TrainState
 
@@ -53,8 +55,21 @@ def state_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
+def any_sharded(shardings) -> bool:
+  """Whether any leaf of a pytree of shardings is split (not fully replicated)."""
+  return shardings is not None and any(
+      not s.is_fully_replicated for s in jax.tree.leaves(shardings, is_leaf=lambda x: isinstance(x, jax.sharding.Sharding)))
+
+
+def activation_constraints(config) -> bool | None:
+  """`sharding.activations` as `make_train_step`'s `constrain_activations`: 'auto' -> None (when
+  any state leaf is split), 'batch' -> always, 'none' -> never."""
+  sharding = config.get("sharding") or {}
+  return {"auto": None, "batch": True, "none": False}[sharding.get("activations", "auto")]
+
+
 def make_train_step(method, optimizer: optax.GradientTransformation, mesh: Mesh, shardings=None, *,
-                    select_by_cond: bool | None = None) -> Callable:
+                    select_by_cond: bool | None = None, constrain_activations: bool | None = None) -> Callable:
   """Returns `step(state, batch) -> (state, metrics)`, one `jax.jit` over `mesh`.
 
   The batch is sharded along its leading axis over the mesh; the state is
@@ -71,8 +86,15 @@ def make_train_step(method, optimizer: optax.GradientTransformation, mesh: Mesh,
   target parameters (gradients stopped) and the current batch statistics;
   otherwise None. `select_by_cond` picks how a non-finite step keeps the
   old state (see `_keep_if`); None: a `cond` except on GPUs.
+
+  `constrain_activations` traces the loss inside `sslax.models.sharding.batch_sharded`, so that
+  layer outputs stay split along the batch and XLA gathers FSDP-split weights instead of
+  resharding activations (`sharding.activations`); None: when any state leaf is split.
   """
   use_cond = mesh.devices.flat[0].platform != "gpu" if select_by_cond is None else select_by_cond
+  if constrain_activations is None:
+    constrain_activations = any_sharded(shardings)
+  activations = functools.partial(batch_sharded, mesh) if constrain_activations else contextlib.nullcontext
 
   def step(state: TrainState, batch):
     key = jax.random.fold_in(state.rng, state.step)
@@ -84,7 +106,8 @@ def make_train_step(method, optimizer: optax.GradientTransformation, mesh: Mesh,
       loss, aux, method_state = method.loss(model, batch, state.method_state, key, state.step, target)
       return loss, (aux, nnx.state(model, nnx.BatchStat), method_state)
 
-    (loss, (aux, batch_stats, method_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    with activations():
+      (loss, (aux, batch_stats, method_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     # A non-finite loss, gradient or updated parameter drops the whole update: every leaf
