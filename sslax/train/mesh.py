@@ -56,6 +56,12 @@ def leaf_spec(path: str, shape, mesh: Mesh, rules, *, axis: str = "data", min_si
   return PartitionSpec()
 
 
+def any_sharded(shardings) -> bool:
+  """Whether any leaf of a pytree of shardings is split (not fully replicated)."""
+  return shardings is not None and any(
+      not s.is_fully_replicated for s in jax.tree.leaves(shardings, is_leaf=lambda x: isinstance(x, jax.sharding.Sharding)))
+
+
 def state_shardings(state, mesh: Mesh, sharding_config=None):
   """A pytree of NamedShardings for `state` (the TrainState), leaf by leaf, from `sharding.rules`
   (see `leaf_spec`). Without rules every leaf is replicated: pure data parallelism. With

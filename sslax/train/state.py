@@ -22,6 +22,7 @@ from sslax.models.functional import merge_model, split_model
 from sslax.models.precision import set_compute_dtype
 from sslax.models.sharding import install as install_activation_sharding
 from sslax.optim import ema_target, make_optimizer
+from sslax.train.mesh import any_sharded, state_shardings
 
 
 @struct.dataclass
@@ -76,8 +77,6 @@ def abstract_train_state(method, optimizer: optax.GradientTransformation, seed: 
   """(the TrainState's shapes and dtypes as `jax.ShapeDtypeStruct`s carrying their shardings, the
   shardings): what a restore reads into and what `init_train_state` materializes, with nothing
   allocated (`jax.eval_shape`)."""
-  from sslax.train.mesh import state_shardings
-
   shapes = jax.eval_shape(lambda: create_train_state(method, optimizer, seed))
   shardings = state_shardings(shapes, mesh, sharding_config)
   abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), shapes, shardings)
@@ -94,8 +93,6 @@ def init_train_state(method, optimizer: optax.GradientTransformation, seed: int,
   device anyway, so it is built eagerly and copied; so is a model whose weights come from a file
   (`model.init_from`, read on the host).
   """
-  from sslax.train.step import any_sharded
-
   build = lambda: create_train_state(method, optimizer, seed)  # noqa: E731
   if method.config.get("model", {}).get("init_from") or not any_sharded(shardings):
     return jax.device_put(build(), shardings)

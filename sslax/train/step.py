@@ -15,6 +15,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from sslax.data.pipeline import data_sharding
 from sslax.models.sharding import batch_sharded
 from sslax.optim.ema import find_ema_target
+from sslax.train.mesh import any_sharded
 from sslax.train.state import TrainState
 
 
@@ -53,12 +54,6 @@ def _keep_if(finite: jax.Array, new, old, use_cond: bool):
 def state_sharding(mesh: Mesh) -> NamedSharding:
   """Replicated state (pure data parallelism); a prefix sharding for the whole TrainState."""
   return NamedSharding(mesh, P())
-
-
-def any_sharded(shardings) -> bool:
-  """Whether any leaf of a pytree of shardings is split (not fully replicated)."""
-  return shardings is not None and any(
-      not s.is_fully_replicated for s in jax.tree.leaves(shardings, is_leaf=lambda x: isinstance(x, jax.sharding.Sharding)))
 
 
 def activation_constraints(config) -> bool | None:
