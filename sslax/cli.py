@@ -50,8 +50,10 @@ def _restore(args, config):
   if from_checkpoint:  # before anything is created, prepared or compiled
     if not args.workdir:
       raise ValueError("--workdir: expected a workdir with checkpoints (or pass --random_init), got none")
-    directory = os.path.join(args.workdir, "checkpoints")
-    if not os.path.isdir(directory) or not any(d.isdigit() for d in os.listdir(directory)):
+    from etils import epath
+
+    directory = os.path.join(args.workdir, "checkpoints")  # a folder or gs:// (sslax.paths)
+    if not epath.Path(directory).is_dir() or not any(d.name.isdigit() for d in epath.Path(directory).iterdir()):
       raise ValueError(f"--workdir: expected checkpoints under {directory}, found none")
     changed = fingerprint_changes(directory, config, STRUCTURE_SECTIONS)
     if changed:
