@@ -36,12 +36,16 @@ def test_collectives_are_read_from_hlo_with_tuple_shapes():
       "  %all-gather-start.1 = (f32[8,32]{1,0}, f32[64,32]{1,0}) all-gather-start(%b), dimensions={0}",
       "  %fusion.3 = f32[32,32]{1,0} fusion(%all-reduce.96, %c), kind=kLoop",
       "  ROOT %reduce-scatter.2 = bf16[128]{0} reduce-scatter(%d), dimensions={0}",
+      # a windowed all-gather's ring step: (operand, destination, two u32 context words)
+      "  %collective-permute-start = (bf16[3,3,3,1,4]{2,4,3,1,0:T(4,128)(2,1)S(1)}, bf16[3,3,3,1,4]{2,4,3,1,0:T(4,128)"
+      "(2,1)S(1)}, u32[]{:S(2)}, u32[]{:S(2)}) collective-permute-start(%e), channel_id=45",
   ])
   got = collectives(hlo)
   assert got["all-reduce"] == {"count": 1, "bytes": 4 * (16 + 1 + 3 * 3 * 16 * 16)}
   assert got["all-gather"] == {"count": 1, "bytes": 4 * 64 * 32}  # the destination of the async start
   assert got["reduce-scatter"] == {"count": 1, "bytes": 2 * 128}
-  assert set(got) == {"all-reduce", "all-gather", "reduce-scatter"}
+  assert got["collective-permute"] == {"count": 1, "bytes": 2 * 3 * 3 * 3 * 4}
+  assert set(got) == {"all-reduce", "all-gather", "reduce-scatter", "collective-permute"}
   assert link_bytes("all-reduce", 100.0, 4) == 150.0 and link_bytes("all-gather", 100.0, 1) == 0.0
 
 

@@ -1,22 +1,28 @@
 """Frozen features of a whole split, computed with the sharded model in evaluation mode."""
 from __future__ import annotations
 
+import contextlib
+
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sslax.data.pipeline import eval_batches, from_full_batch, pad_rows
 from sslax.models.functional import merge_model
+from sslax.models.sharding import batch_sharded
 
 
-def make_feature_fn(method, mesh: Mesh, features=None):
+def make_feature_fn(method, mesh: Mesh, features=None, *, constrain_activations: bool = False):
   """Returns jitted `fn(params, batch_stats, inputs, graphdef) -> [B, D]` sharded over the batch,
   `inputs` a dict of the method's input entries (e.g. {"image": [B, H, W, C]}). `features(model,
-  inputs)` is what it computes: `method.features` unless given (a head's predictions)."""
+  inputs)` is what it computes: `method.features` unless given (a head's predictions).
+  `constrain_activations`: layer outputs stay split along the batch, as in the train step under
+  FSDP (`sslax.models.sharding`), so that split weights are gathered, not activations resharded."""
   features = features or method.features
 
   def fn(params, batch_stats, inputs, graphdef):
-    return features(merge_model(graphdef, params, batch_stats), inputs)
+    with batch_sharded(mesh) if constrain_activations else contextlib.nullcontext():
+      return features(merge_model(graphdef, params, batch_stats), inputs)
 
   replicated = NamedSharding(mesh, P())
   # inputs come sharded over the batch; params keep the train state's layout (replicated, or

@@ -122,14 +122,17 @@ _BYTES = {"pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "bf16": 2, "f16": 2, 
 
 def collectives(hlo_text: str) -> dict[str, dict[str, float]]:
   """{kind: {"count", "bytes"}} of the collectives in a compiled (per-device) HLO module; bytes are
-  the sizes of their results (for an async `-start`, its last tuple element: the destination)."""
+  the sizes of their results (for an async `-start`, its destinations: the second half of its
+  tuple, or a collective-permute's second element, before its two u32 context words)."""
   out: dict[str, dict[str, float]] = {}
   for line in hlo_text.splitlines():
     m = _COLLECTIVE.search(line)
     if not m:
       continue
     shapes = _SHAPE.findall(m.group(1))
-    if m.group(3) and len(shapes) > 1:
+    if m.group(2) == "collective-permute" and m.group(3) and len(shapes) > 1:
+      shapes = shapes[1:2]  # (operand, destination, u32 context, u32 context)
+    elif m.group(3) and len(shapes) > 1:
       shapes = shapes[len(shapes) // 2:]  # (operands, destinations)
     size = sum(_BYTES[t] * math.prod(int(x) for x in dims.split(",") if x) for t, dims in shapes)
     entry = out.setdefault(m.group(2), {"count": 0, "bytes": 0.0})
