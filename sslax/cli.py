@@ -53,7 +53,8 @@ def _restore(args, config):
     from etils import epath
 
     directory = os.path.join(args.workdir, "checkpoints")  # a folder or gs:// (sslax.paths)
-    if not epath.Path(directory).is_dir() or not any(d.name.isdigit() for d in epath.Path(directory).iterdir()):
+    folder = epath.Path(directory)
+    if not folder.is_dir() or not any(d.name.isdigit() for d in folder.iterdir()):
       raise ValueError(f"--workdir: expected checkpoints under {directory}, found none")
     changed = fingerprint_changes(directory, config, STRUCTURE_SECTIONS)
     if changed:

@@ -41,7 +41,7 @@ def batch_sharded(mesh: Mesh, axes: Sequence[str] | None = None):
   """Within this block (while tracing), layer outputs are constrained to be split along their
   leading axis over `axes` of `mesh` (default: every axis, as the batch is)."""
   axes = tuple(mesh.axis_names if axes is None else axes)
-  token = _ACTIVE.set((NamedSharding(mesh, P(axes)), math.prod(mesh.shape[a] for a in axes)))
+  token = _ACTIVE.set((mesh, axes, math.prod(mesh.shape[a] for a in axes)))
   try:
     yield
   finally:
@@ -54,10 +54,10 @@ def constrain_batch(x: jax.Array) -> jax.Array:
   active = _ACTIVE.get()
   if active is None or getattr(x, "ndim", 0) == 0:
     return x
-  sharding, shards = active
+  mesh, axes, shards = active
   if x.shape[0] % shards:
     return x
-  return lax.with_sharding_constraint(x, NamedSharding(sharding.mesh, P(*sharding.spec, *([None] * (x.ndim - 1)))))
+  return lax.with_sharding_constraint(x, NamedSharding(mesh, P(axes, *([None] * (x.ndim - 1)))))
 
 
 @functools.cache

@@ -18,7 +18,6 @@ from etils import epath
 from jax.experimental import multihost_utils
 
 from sslax.paths import exists, is_remote, join, makedirs, read_text, resolve, write_text
-
 from sslax.train.state import TrainState
 
 log = logging.getLogger("sslax")

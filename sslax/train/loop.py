@@ -21,7 +21,7 @@ from sslax.eval import EvalData, EvalRun, collapse_alarm, make_feature_fn
 from sslax.methods import make_method
 from sslax.paths import join, write_text
 from sslax.train.checkpoint import Checkpointer, check_run_fingerprint, save_run_fingerprint
-from sslax.train.mesh import any_sharded, make_mesh
+from sslax.train.mesh import make_mesh
 from sslax.train.metrics import MetricsWriter
 from sslax.train.preemption import Preempted, PreemptionNotice
 from sslax.train.pretrained import init_from
@@ -197,8 +197,7 @@ def _train(config, workdir: str, *, progress: bool, stop_at: int | None, method,
   save_run_fingerprint(checkpointer.directory, config)
   if jax.process_index() == 0:  # one writer: the processes may share the workdir
     write_text(join(workdir, "config.json"), config.to_json_best_effort(indent=2))
-  constrain = activation_constraints(config)
-  constrain = any_sharded(shardings) if constrain is None else constrain
+  constrain = activation_constraints(config, shardings)
   step_fn = make_train_step(method, optimizer, mesh, shardings, constrain_activations=constrain)
   feature_fn = make_feature_fn(method, mesh, constrain_activations=constrain)
   writer = MetricsWriter(workdir)

@@ -152,10 +152,6 @@ def link_bytes(kind: str, result_bytes: float, n: int) -> float:
           "collective-permute": result_bytes}[kind]
 
 
-def _abstract(tree, shardings):
-  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings)
-
-
 class PlanError(RuntimeError):
   """The step could not be compiled for another reason than memory (the message says which)."""
 
@@ -164,8 +160,8 @@ def compile_step(config, devices, batch_size: int):
   """Compiles the config's train step for `devices` at global `batch_size`.
   Raises MemoryError with the compiler's figures when it does not fit."""
   from sslax.methods import make_method
-  from sslax.train.mesh import make_mesh, state_shardings
-  from sslax.train.state import build_optimizer, create_train_state
+  from sslax.train.mesh import make_mesh
+  from sslax.train.state import abstract_train_state, build_optimizer
   from sslax.train.step import activation_constraints, make_train_step
   from sslax.data.pipeline import data_sharding
 
@@ -178,12 +174,12 @@ def compile_step(config, devices, batch_size: int):
   method = make_method(config)
   steps = int(config.train.num_steps) or 1000  # the schedule's length does not change the program
   optimizer = build_optimizer(method, config, steps)
-  abstract_state = jax.eval_shape(lambda: create_train_state(method, optimizer, config.seed))
-  shardings = state_shardings(abstract_state, mesh, config.get("sharding"))
+  abstract_state, shardings = abstract_train_state(method, optimizer, config.seed, mesh, config.get("sharding"))
   batch = batch_shapes(config, batch_size, method)
   batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=data_sharding(mesh)) for k, v in batch.items()}
-  step = make_train_step(method, optimizer, mesh, shardings, constrain_activations=activation_constraints(config))
-  lowered = step.lower(_abstract(abstract_state, shardings), batch)
+  step = make_train_step(method, optimizer, mesh, shardings,
+                         constrain_activations=activation_constraints(config, shardings))
+  lowered = step.lower(abstract_state, batch)
   try:
     return lowered.compile()
   except Exception as e:  # XlaRuntimeError; only its message tells memory from other failures

@@ -52,12 +52,14 @@ def build_optimizer(method, config, total_steps: int) -> optax.GradientTransform
   return tx if tau is None else optax.chain(tx, ema_target(tau))
 
 
-def create_train_state(method, optimizer: optax.GradientTransformation, seed: int) -> TrainState:
-  """Builds the model of `method` from `seed` and wraps it with fresh optimizer state."""
+def create_train_state(method, optimizer: optax.GradientTransformation, seed: int, *,
+                       pretrained: bool = True) -> TrainState:
+  """Builds the model of `method` from `seed` and wraps it with fresh optimizer state.
+  `pretrained=False` skips reading `model.init_from` (the shapes are the same: `jax.eval_shape`)."""
   init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
   model = method.build_model(nnx.Rngs(params=init_key))
   init_from = method.config.get("model", {}).get("init_from")
-  if init_from:  # PyTorch-layout weights (model.init_from), checked and copied before anything compiles
+  if init_from and pretrained:  # PyTorch-layout weights (model.init_from), checked and copied before anything compiles
     from sslax.weights import load_pretrained
 
     info = load_pretrained(model, init_from, encoder_path=method.config.model.get("init_from_path"))
@@ -77,7 +79,8 @@ def abstract_train_state(method, optimizer: optax.GradientTransformation, seed: 
   """(the TrainState's shapes and dtypes as `jax.ShapeDtypeStruct`s carrying their shardings, the
   shardings): what a restore reads into and what `init_train_state` materializes, with nothing
   allocated (`jax.eval_shape`)."""
-  shapes = jax.eval_shape(lambda: create_train_state(method, optimizer, seed))
+  # the weight files model.init_from names are read once, by init_train_state
+  shapes = jax.eval_shape(lambda: create_train_state(method, optimizer, seed, pretrained=False))
   shardings = state_shardings(shapes, mesh, sharding_config)
   abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), shapes, shardings)
   return abstract, shardings

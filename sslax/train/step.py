@@ -56,11 +56,11 @@ def state_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-def activation_constraints(config) -> bool | None:
-  """`sharding.activations` as `make_train_step`'s `constrain_activations`: 'auto' -> None (when
-  any state leaf is split), 'batch' -> always, 'none' -> never."""
-  sharding = config.get("sharding") or {}
-  return {"auto": None, "batch": True, "none": False}[sharding.get("activations", "auto")]
+def activation_constraints(config, shardings) -> bool:
+  """Whether `sharding.activations` constrains layer outputs for a state laid out as `shardings`:
+  'auto' when any state leaf is split, 'batch' always, 'none' never."""
+  mode = (config.get("sharding") or {}).get("activations", "auto")
+  return any_sharded(shardings) if mode == "auto" else mode == "batch"
 
 
 def make_train_step(method, optimizer: optax.GradientTransformation, mesh: Mesh, shardings=None, *,
