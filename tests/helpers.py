@@ -70,7 +70,7 @@ def write_image_tar(path, num_per_class=12, classes=("cat", "dog", "frog"), size
   return path
 
 
-METHOD_NAMES = ("simclr", "byol", "simsiam", "moco", "dino", "vicreg", "barlow_twins", "rotation")
+METHOD_NAMES = ("simclr", "byol", "simsiam", "moco", "dino", "vicreg", "barlow_twins", "rotation", "mae", "simmim")
 # Overrides of `method_digits_config` for the smoke runs of tests/test_methods.py. Tests that build
 # one step with these and train()'s optimizer compile the same program as those runs (shared
 # through the persistent compilation cache); none of them changes the step.
@@ -94,6 +94,10 @@ def method_digits_config(name, **overrides):
     config.method.local_crop_size = (4, 4)
   if name == "moco":
     config.method.queue_size = 128
+  if config.model.name.startswith("vit"):  # 8x8 digits: a 4x4 grid of 2x2 patches
+    config.model.image_size, config.model.patch_size = 8, 2
+  if name == "simmim":
+    config.method.mask_patch_size = 4  # cells of 2x2 patches
   for key, value in overrides.items():
     node = config
     *parents, leaf = key.split(".")

@@ -59,6 +59,9 @@ def test_cpu_budget_is_shared_by_every_method():
   budgets = {(c.model.name, c.model.width, c.train.batch_size, c.train.num_steps, c.seed)
              for c in (load_config(os.path.join(ROOT, "experiments", f"{m}_cifar10.py:cpu")) for m in _METHODS)}
   assert budgets == {("resnet_tiny", 16, 256, 250, 0)}
+  vit = {(c.model.name, c.model.patch_size, c.train.batch_size, c.train.num_steps, c.seed)
+         for c in (load_config(os.path.join(ROOT, "experiments", f"{m}_cifar10.py:cpu")) for m in ("mae", "simmim"))}
+  assert vit == {("vit_tiny", 4, 256, 250, 0)}  # the ViT rows share theirs
 
 
 def test_method_config_errors_name_key_expected_and_actual():

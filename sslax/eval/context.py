@@ -41,6 +41,8 @@ class EvalRun:
       `eval.monitor_max_train` probe examples), False at the end of the run.
     linear_probe: whether `LinearProbe` runs (`eval.linear_probe` unless the caller says).
     feature_fn: a compiled `make_feature_fn(method, mesh)` to reuse, or None.
+    workdir: where an evaluator that draws (reconstructions, samples) writes its files; None:
+      nowhere (it still returns its figures).
   """
   method: Any
   state: Any
@@ -50,6 +52,7 @@ class EvalRun:
   monitor: bool = False
   linear_probe: bool | None = None
   feature_fn: Any = None
+  workdir: str | None = None
   _features: tuple | None = dataclasses.field(default=None, repr=False)
 
   def __post_init__(self):

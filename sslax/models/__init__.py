@@ -14,7 +14,8 @@ def build_encoder(model_config, rngs: nnx.Rngs):
                   width=model_config.get("width"), rngs=rngs)
   if name in VIT_NAMES:
     return vit(name, in_channels=model_config.in_channels, image_size=model_config.get("image_size", 32),
-               patch_size=model_config.get("patch_size", 4), depth=model_config.get("depth"), rngs=rngs)
+               patch_size=model_config.get("patch_size", 4), depth=model_config.get("depth"),
+               pos_embed=model_config.get("pos_embed", "learned"), rngs=rngs)
   raise ValueError(f"model.name: expected one of {sorted(RESNET_NAMES + VIT_NAMES)}, got {name!r}")
 
 

@@ -79,12 +79,13 @@ def eval_data(config, method, train_source=None, eval_source=None) -> EvalData:
 
 
 def evaluate(method, state, mesh, config, data: EvalData, *, monitor: bool = False, linear_probe: bool | None = None,
-             feature_fn=None) -> dict[str, float]:
+             feature_fn=None, workdir: str | None = None) -> dict[str, float]:
   """Runs the method's evaluators on `data`: all of them at the end of a run, those with
   `monitor` every `train.knn_every` steps (see `sslax.eval.context`). `linear_probe`: whether
-  the linear probe runs (default `eval.linear_probe`)."""
+  the linear probe runs (default `eval.linear_probe`); `workdir`: where drawing evaluators
+  write their files (the run's workdir at the end of a run)."""
   run = EvalRun(method, state, mesh, config, data, monitor=monitor, linear_probe=linear_probe,
-                feature_fn=feature_fn)
+                feature_fn=feature_fn, workdir=workdir)
   out: dict[str, float] = {}
   for evaluator in method.evaluators():
     if evaluator.monitor or not monitor:
@@ -281,7 +282,8 @@ def _train(config, workdir: str, *, progress: bool, stop_at: int | None, method,
     if int(jax.device_get(state.step)) < total:
       return None
     with notice.interruptible():  # the final step is committed: a notice may stop evaluation at once
-      report = evaluate(method, state, mesh, config, evals, feature_fn=feature_fn)
+      report = evaluate(method, state, mesh, config, evals, feature_fn=feature_fn,
+                        workdir=workdir if jax.process_index() == 0 else None)
   finally:
     notice.__exit__(None, None, None)
   report["steps"] = total

@@ -1,0 +1,69 @@
+"""Masked-image reconstruction losses: MAE's normalized-pixel MSE and SimMIM's l1, on patches."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from einops import rearrange
+
+
+def patchify(images: jax.Array, patch_size: int) -> jax.Array:
+  """[B, H, W, C] -> [B, N, p * p * C] in raster order of the patch grid, each patch's pixels
+  row-major then channel (facebookresearch/mae `patchify`: 'nchpwq->nhwpqc').
+
+  Examples:
+    >>> import numpy as np
+    >>> x = np.arange(2 * 4 * 4 * 3, dtype=np.float32).reshape(2, 4, 4, 3)
+    >>> p = patchify(x, 2)
+    >>> p.shape, bool((unpatchify(p, 2, 4) == x).all())
+    ((2, 4, 12), True)
+  """
+  return rearrange(images, "b (h p) (w q) c -> b (h w) (p q c)", p=patch_size, q=patch_size)
+
+
+def unpatchify(patches: jax.Array, patch_size: int, grid: int) -> jax.Array:
+  """The inverse of `patchify`: [B, grid * grid, p * p * C] -> [B, grid * p, grid * p, C]."""
+  return rearrange(patches, "b (h w) (p q c) -> b (h p) (w q) c", h=grid, w=grid, p=patch_size, q=patch_size)
+
+
+def normalized_pixel_targets(patches: jax.Array, eps: float = 1e-6) -> jax.Array:
+  """MAE's `norm_pix_loss` targets: each patch minus its mean, over sqrt(var + eps), the variance
+  unbiased as torch's `Tensor.var` (He et al. 2022, sec. 4 "with normalized pixels")."""
+  patches = patches.astype(jnp.float32)
+  mean = jnp.mean(patches, axis=-1, keepdims=True)
+  var = jnp.var(patches, axis=-1, keepdims=True, ddof=1)
+  return (patches - mean) / jnp.sqrt(var + eps)
+
+
+def mae_loss(pred: jax.Array, patches: jax.Array, mask: jax.Array, *, norm_pix: bool = True) -> jax.Array:
+  """MAE (He et al., CVPR 2022) reconstruction loss, as `MaskedAutoencoderViT.forward_loss`:
+  the mean squared error per patch, averaged over the masked patches only.
+
+  Args:
+    pred: [B, N, P] the decoder's pixel predictions for every patch.
+    patches: [B, N, P] the image's patches (`patchify`), in the encoder's input normalization.
+    mask: [B, N] 1 where the patch was masked (removed from the encoder), 0 where visible.
+    norm_pix: targets normalized per patch (`normalized_pixel_targets`), the paper's default.
+  Returns: scalar float32.
+  """
+  target = normalized_pixel_targets(patches) if norm_pix else patches.astype(jnp.float32)
+  per_patch = jnp.mean(jnp.square(pred.astype(jnp.float32) - target), axis=-1)
+  mask = mask.astype(jnp.float32)
+  return jnp.sum(per_patch * mask) / jnp.sum(mask)
+
+
+def simmim_loss(pred: jax.Array, patches: jax.Array, mask: jax.Array, *, channels: int) -> jax.Array:
+  """SimMIM (Xie et al., CVPR 2022) loss, as microsoft/SimMIM `SimMIM.forward`: l1 between the
+  predicted and the (normalized) input pixels, summed over the masked pixels and channels, over
+  (masked pixels + 1e-5), over the channels.
+
+  Args:
+    pred, patches: [B, N, p * p * C] predictions and input patches (`patchify`).
+    mask: [B, N] 1 where the patch was replaced by the mask token.
+    channels: C (the reference divides by `in_chans`).
+  Returns: scalar float32.
+  """
+  mask = mask.astype(jnp.float32)
+  l1 = jnp.abs(pred.astype(jnp.float32) - patches.astype(jnp.float32))
+  pixels_per_patch = patches.shape[-1] // channels
+  masked_pixels = jnp.sum(mask) * pixels_per_patch
+  return jnp.sum(l1 * mask[..., None]) / (masked_pixels + 1e-5) / channels

@@ -1,0 +1,143 @@
+"""SimMIM: mask tokens replace large square regions of patches; a linear head predicts their pixels.
+
+Xie, Zhang, Cao, Lin, Bao, Yao, Dai, Hu, "SimMIM: a Simple Framework for
+Masked Image Modeling", CVPR 2022, as microsoft/SimMIM `models/simmim.py`:
+
+- the mask is drawn per image over cells of `method.mask_patch_size` pixels
+  (larger than the encoder's patches: 32 px cells over 16 px patches in the
+  paper), ceil(cells x `method.mask_ratio`) cells masked, on device from the
+  step key;
+- the encoder sees every patch; masked patches' embeddings are replaced by
+  one learned mask token (N(0, 0.02)) before the position embeddings;
+- a linear head (the reference's 1x1 convolution and pixel shuffle) maps
+  each output token to its patch's p * p * C pixels;
+- the loss is l1 on the masked pixels of the (normalized) input only.
+
+The reference's ViT uses relative position bias; ours keeps the library
+ViT's learned absolute positions, so that the random-init baseline and
+fine-tuning read the same network as every ViT method. Frozen features for
+the probes and fine-tuning: the unmasked image, pooled as `method.feature`.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from sslax.augment import augment_batch, eval_transform
+from sslax.augment.patch_masks import block_patch_mask
+from sslax.config import check_config_value
+from sslax.data.modality import Images
+from sslax.eval import KNN, HeldoutMetrics, LinearProbe
+from sslax.eval.collapse import collapse_metrics
+from sslax.eval.reconstruction import Reconstructions
+from sslax.losses.masked_image import patchify, simmim_loss, unpatchify
+from sslax.methods.base import Method, MethodCard, register
+from sslax.models import VIT_NAMES, build_encoder
+
+
+class SimMIMNet(nnx.Module):
+  """A ViT encoder, its mask token and the linear pixel head."""
+
+  def __init__(self, model_config, *, rngs: nnx.Rngs):
+    self.encoder = build_encoder(model_config, rngs)
+    dim, p, c = self.encoder.num_features, self.encoder.patch_size, self.encoder.in_channels
+    self.mask_token = nnx.Param(nnx.initializers.truncated_normal(stddev=0.02)(rngs.params(), (dim,)))
+    self.head = nnx.Linear(dim, p * p * c, rngs=rngs)
+
+  def encode(self, images: jax.Array, train: bool = False) -> jax.Array:
+    return self.encoder(images, train=train)[0]
+
+  def __call__(self, images: jax.Array, mask: jax.Array):
+    """images [B, H, W, C], mask [B, N] (1 = masked) -> (pixels [B, N, p * p * C], features)."""
+    tokens = self.encoder.embed(images, mask=mask > 0, mask_token=self.mask_token[...])
+    _, features = self.encoder.encode_tokens(tokens)
+    return self.head(features["tokens"][:, 1:]), features
+
+
+@register("simmim")
+class SimMIM(Method):
+  """SimMIM on the shared train step; see `experiments/simmim_cifar10.py`."""
+  card = MethodCard(
+      family="masked prediction",
+      paper="Xie et al. 2022, [SimMIM: a Simple Framework for Masked Image Modeling]"
+            "(https://arxiv.org/abs/2111.09886)",
+      objective="l1 between a linear head's pixels and the input's, on the masked pixels only; masked "
+                "patches enter the encoder as a learned mask token",
+      loss="sslax.losses.masked_image.simmim_loss",
+      reference="microsoft/SimMIM `models/simmim.py` (`MaskGenerator`, `SimMIM.forward`)",
+      tests=("tests/test_methods.py::test_smoke_pretrain_then_probe",
+             "tests/test_masked_image.py::test_simmim_loss_is_the_masked_l1_written_out",
+             "tests/test_masked_image.py::test_simmim_masks_cover_whole_cells"),
+      results=("Every method on CIFAR-10", "random init", "SimMIM"))
+
+  @property
+  def inputs(self) -> Images:
+    size = self.config.data.get("image_size")
+    return Images(channels=int(self.config.model.in_channels), image_size=None if size is None else tuple(size),
+                  dataset=self.config.data.get("name", ""))
+
+  def check_config(self):
+    c = self.config
+    check_config_value(c, "model.name", lambda v: v in VIT_NAMES, f"a ViT (one of {list(VIT_NAMES)})")
+    check_config_value(c, "method.mask_ratio", lambda v: 0 < v < 1, "a number in (0, 1)")
+    p, size = c.model.patch_size, c.model.image_size
+    check_config_value(c, "method.mask_patch_size", lambda v: isinstance(v, int) and v % p == 0 and size % v == 0,
+                       f"a multiple of model.patch_size ({p}) that divides model.image_size ({size})")
+    check_config_value(c, "method.feature", lambda v: v in ("patch_mean", "cls"), "'patch_mean' or 'cls'")
+    check_config_value(c, "augment.crop_size", lambda v: tuple(v) == (size, size),
+                       f"the model's input size ({size}, {size}) (model.image_size)")
+
+  def build_model(self, rngs: nnx.Rngs) -> SimMIMNet:
+    return SimMIMNet(self.config.model, rngs=rngs)
+
+  def _forward(self, model: SimMIMNet, views: jax.Array, key: jax.Array):
+    m = self.config.method
+    enc = model.encoder
+    mask = block_patch_mask(key, views.shape[0], enc.grid, m.mask_patch_size // enc.patch_size, m.mask_ratio)
+    pred, features = model(views, mask)
+    return pred, features, mask
+
+  def loss(self, model, batch, method_state, key, step, target=None):
+    k_aug, k_mask = jax.random.split(key)
+    views = augment_batch(k_aug, batch["image"], self.config.augment)
+    pred, features, mask = self._forward(model, views, k_mask)
+    loss = simmim_loss(pred, patchify(views, model.encoder.patch_size), mask, channels=views.shape[-1])
+    return loss, {"mask_ratio": jnp.mean(mask), **collapse_metrics(features["patch_mean"])}, method_state
+
+  def _pool(self, features) -> jax.Array:
+    return features[self.config.method.feature]
+
+  def features(self, model, inputs) -> jax.Array:
+    """Frozen features [B, D] of the whole (unmasked) evaluation view."""
+    return self._pool(model.encoder(eval_transform(inputs["image"], self.config.augment), train=False)[1])
+
+  def train_features(self, model, inputs, key) -> jax.Array:
+    """`features` of the pretraining augmentation (crop and flip): fine-tuning's view."""
+    return self._pool(model.encoder(augment_batch(key, inputs["image"], self.config.augment), train=True)[1])
+
+  def heldout(self, model, inputs, key) -> dict:
+    """{"reconstruction_l1": (sum over images, images)}: the loss per image on the eval views."""
+    views = eval_transform(inputs["image"], self.config.augment)
+    pred, _, mask = self._forward(model, views, key)
+    l1 = jnp.abs(pred - patchify(views, model.encoder.patch_size))
+    per_image = jnp.sum(l1 * mask[..., None], (1, 2)) / jnp.sum(mask[..., None] * jnp.ones_like(l1), (1, 2))
+    real = jnp.any(inputs["image"] != 0, axis=(1, 2, 3)).astype(jnp.float32)  # padding rows are zeros
+    return {"reconstruction_l1": (jnp.sum(per_image * real), jnp.sum(real))}
+
+  def reconstruct(self, model, inputs, key) -> dict[str, jax.Array]:
+    """{"input", "masked", "reconstruction"} [B, H, W, C] in [0, 1] for `sslax.eval.Reconstructions`."""
+    aug = self.config.augment
+    views = eval_transform(inputs["image"], aug)
+    pred, _, mask = self._forward(model, views, key)
+    p, grid = model.encoder.patch_size, model.encoder.grid
+    patches = patchify(views, p)
+    m = mask[..., None]
+    mean, std = jnp.asarray(aug.mean), jnp.asarray(aug.std)
+    to_pixels = lambda x: unpatchify(x, p, grid) * std + mean  # noqa: E731
+    hidden = unpatchify(jnp.broadcast_to(m, patches.shape), p, grid) > 0
+    return {"input": to_pixels(patches), "masked": jnp.where(hidden, 0.5, to_pixels(patches)),
+            "reconstruction": to_pixels(jnp.where(m > 0, pred, patches))}
+
+  def evaluators(self):
+    return (KNN(), LinearProbe(), HeldoutMetrics(), Reconstructions())
