@@ -142,6 +142,10 @@ def test_smoke_pretrain_then_probe(name, tmp_path):
   # while its linear probe, which standardizes the features, does not
   knn_floor = 0.2 if config.model.name.startswith("vit") else 0.5
   assert result.report["linear_top1"] > 0.5 and result.report["knn_top1"] > knn_floor, result.report
+  if name in ("mae", "simmim"):  # the probe of every block, and the drawn reconstructions
+    depth = config.model.depth
+    assert {f"layer/block{i}/linear_top1" for i in range(1, depth + 1)} | {"layer/final/linear_top1"} <= set(result.report)
+    assert result.report["layer/best_linear_top1"] > 0.5 and (tmp_path / "reconstructions.png").exists()
   records = read_metrics(str(tmp_path))
   assert all(np.isfinite(r["loss"]) for r in records)
   assert not any(r.get("collapse/alarm") for r in records)  # a healthy run raises no alarm

@@ -5,8 +5,9 @@ from sslax.eval.context import EvalData, EvalRun
 from sslax.eval.features import extract_features, extract_features_and_labels, make_feature_fn
 from sslax.eval.heldout import HeldoutMetrics
 from sslax.eval.knn import KNN, knn_accuracy, knn_predict
+from sslax.eval.layer_probe import LayerProbe
 from sslax.eval.linear_probe import LinearProbe, fit_logistic_regression, linear_probe
 
-__all__ = ["EvalData", "EvalRun", "HeldoutMetrics", "KNN", "LinearProbe", "collapse_alarm", "collapse_metrics",
+__all__ = ["EvalData", "EvalRun", "HeldoutMetrics", "KNN", "LayerProbe", "LinearProbe", "collapse_alarm", "collapse_metrics",
            "extract_features", "extract_features_and_labels", "fit_logistic_regression", "knn_accuracy",
            "knn_predict", "linear_probe", "make_feature_fn"]

@@ -18,6 +18,7 @@ loop, the pipeline, `sslax plan` and the evaluators call its hooks:
 | `train_features(model, inputs, key)` | `features` in training mode (augmentation, batch statistics, dropout), for a head trained through the network | `features` |
 | `token_features(model, inputs, key=None)` | per-token features [B, L, D] (token tagging); dropout from `key` | an error |
 | `heldout(model, inputs, key)` | `{name: (sum, count)}` for `HeldoutMetrics` | an error |
+| `layer_features(model, inputs)` | `{layer name: [B, D]}` frozen features of every layer, for `LayerProbe` | an error |
 | `evaluators()` | what the run reports (`sslax.eval`) | `KNN()`, `LinearProbe()` |
 | `probe_data()` | the labelled data config the probes read, or None (the pretraining data) | `eval.probe_data` |
 
@@ -54,7 +55,7 @@ from sslax.eval import KNN, LinearProbe
 
 _REGISTRY: dict[str, type] = {}
 # modules of this package that hold shared parts, not a method
-_NOT_METHODS = {"base", "two_view", "language", "downstream", "image_text"}
+_NOT_METHODS = {"base", "two_view", "language", "downstream", "image_text", "masked_image"}
 
 
 def register(name: str) -> Callable[[type], type]:
@@ -200,6 +201,11 @@ class Method:
     models have them."""
     raise ValueError(f"method.name: {self.name!r} has no per-token features (expected a token model such as "
                      "'bert' or 'gpt')")
+
+  def layer_features(self, model: nnx.Module, inputs: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """{layer name: [B, D]} frozen, evaluation-mode features of each layer or stage, first to last,
+    for `sslax.eval.layer_probe.LayerProbe`."""
+    raise NotImplementedError(f"{type(self).__name__}.layer_features (listed LayerProbe in evaluators())")
 
   def heldout(self, model: nnx.Module, inputs: dict[str, jax.Array], key: jax.Array) -> dict:
     """{name: (sum, count)} of the objective on held-out rows, for `sslax.eval.HeldoutMetrics`."""

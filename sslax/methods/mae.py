@@ -30,16 +30,14 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from sslax.augment import augment_batch, eval_transform
+from sslax.augment import augment_batch
 from sslax.augment.patch_masks import num_visible, random_patch_mask
 from sslax.config import check_config_value
-from sslax.data.modality import Images
-from sslax.eval import KNN, HeldoutMetrics, LinearProbe
 from sslax.eval.collapse import collapse_metrics
-from sslax.eval.reconstruction import Reconstructions
-from sslax.losses.masked_image import mae_loss, normalized_pixel_targets, patchify, unpatchify
-from sslax.methods.base import Method, MethodCard, register
-from sslax.models import VIT_NAMES, build_encoder
+from sslax.losses.masked_image import mae_loss, normalized_pixel_targets, patchify
+from sslax.methods.base import MethodCard, register
+from sslax.methods.masked_image import MaskedImageMethod
+from sslax.models import build_encoder
 from sslax.models.vit import Block, sincos_pos_embed
 
 _xavier = nnx.initializers.xavier_uniform()
@@ -100,7 +98,7 @@ class MAENet(nnx.Module):
 
 
 @register("mae")
-class MAE(Method):
+class MAE(MaskedImageMethod):
   """Masked autoencoder on the shared train step; see `experiments/mae_cifar10.py`."""
   card = MethodCard(
       family="masked prediction",
@@ -114,24 +112,14 @@ class MAE(Method):
              "tests/test_masked_image.py::test_visible_patch_gather_equals_the_dense_masked_encoder"),
       results=("Every method on CIFAR-10", "random init", "MAE"))
 
-  @property
-  def inputs(self) -> Images:
-    size = self.config.data.get("image_size")
-    return Images(channels=int(self.config.model.in_channels), image_size=None if size is None else tuple(size),
-                  dataset=self.config.data.get("name", ""))
-
   def check_config(self):
+    super().check_config()
     c = self.config
-    check_config_value(c, "model.name", lambda v: v in VIT_NAMES, f"a ViT (one of {list(VIT_NAMES)})")
-    check_config_value(c, "method.mask_ratio", lambda v: 0 < v < 1, "a number in (0, 1)")
     check_config_value(c, "method.decoder_dim", lambda v: isinstance(v, int) and v > 0 and v % 4 == 0,
                        "a positive multiple of 4 (sin-cos positions)")
     check_config_value(c, "method.decoder_depth", lambda v: isinstance(v, int) and v >= 1, "a positive integer")
     check_config_value(c, "method.decoder_heads", lambda v: isinstance(v, int) and v >= 1
                        and c.method.decoder_dim % v == 0, "a positive divisor of method.decoder_dim")
-    check_config_value(c, "method.feature", lambda v: v in ("patch_mean", "cls"), "'patch_mean' or 'cls'")
-    check_config_value(c, "augment.crop_size", lambda v: tuple(v) == (c.model.image_size,) * 2,
-                       f"the model's input size ({c.model.image_size}, {c.model.image_size}) (model.image_size)")
     grid = c.model.image_size // c.model.patch_size
     check_config_value(c, "method.mask_ratio", lambda v: num_visible(grid * grid, v) >= 1,
                        f"a ratio that leaves at least one of the {grid * grid} patches visible")
@@ -139,61 +127,30 @@ class MAE(Method):
   def build_model(self, rngs: nnx.Rngs) -> MAENet:
     return MAENet(self.config.model, self.config.method, rngs=rngs)
 
-  def _forward(self, model: MAENet, views: jax.Array, key: jax.Array):
+  def predict(self, model: MAENet, views: jax.Array, key: jax.Array):
     grid = model.encoder.grid
     keep, restore, mask = random_patch_mask(key, views.shape[0], grid * grid, self.config.method.mask_ratio)
     pred, features = model(views, keep, restore)
     return pred, features, mask
 
+  def targets(self, patches):
+    return normalized_pixel_targets(patches) if self.config.method.norm_pix_loss else patches
+
+  def per_image_loss(self, pred, targets, mask):
+    return jnp.sum(jnp.mean(jnp.square(pred - targets), -1) * mask, 1) / jnp.sum(mask, 1)
+
   def loss(self, model, batch, method_state, key, step, target=None):
     k_aug, k_mask = jax.random.split(key)
     views = augment_batch(k_aug, batch["image"], self.config.augment)
-    pred, features, mask = self._forward(model, views, k_mask)
+    pred, features, mask = self.predict(model, views, k_mask)
     patches = patchify(views, model.encoder.patch_size)
     loss = mae_loss(pred, patches, mask, norm_pix=self.config.method.norm_pix_loss)
     return loss, {"mask_ratio": jnp.mean(mask), **collapse_metrics(features["patch_mean"])}, method_state
 
-  def _pool(self, features) -> jax.Array:
-    return features[self.config.method.feature]
-
-  def features(self, model, inputs) -> jax.Array:
-    """Frozen features [B, D] of the whole (unmasked) evaluation view."""
-    return self._pool(model.encoder(eval_transform(inputs["image"], self.config.augment), train=False)[1])
-
-  def train_features(self, model, inputs, key) -> jax.Array:
-    """`features` of the pretraining augmentation (crop and flip): fine-tuning's view."""
-    return self._pool(model.encoder(augment_batch(key, inputs["image"], self.config.augment), train=True)[1])
-
-  def heldout(self, model, inputs, key) -> dict:
-    """{"reconstruction_loss": (sum over images, images)} of the eval views under random masks."""
-    views = eval_transform(inputs["image"], self.config.augment)
-    pred, _, mask = self._forward(model, views, key)
-    target = patchify(views, model.encoder.patch_size)
-    if self.config.method.norm_pix_loss:
-      target = normalized_pixel_targets(target)
-    per_image = jnp.sum(jnp.mean(jnp.square(pred - target), -1) * mask, 1) / jnp.sum(mask, 1)
-    real = jnp.any(inputs["image"] != 0, axis=(1, 2, 3)).astype(jnp.float32)  # padding rows are zeros
-    return {"reconstruction_loss": (jnp.sum(per_image * real), jnp.sum(real))}
-
-  def reconstruct(self, model, inputs, key) -> dict[str, jax.Array]:
-    """{"input", "masked", "reconstruction"} [B, H, W, C] in [0, 1] for `sslax.eval.Reconstructions`;
-    with normalized-pixel targets the predictions are mapped back with each true patch's mean and
-    variance (as the reference's visualization), the visible patches pasted in."""
-    aug = self.config.augment
-    views = eval_transform(inputs["image"], aug)
-    pred, _, mask = self._forward(model, views, key)
-    p, grid = model.encoder.patch_size, model.encoder.grid
-    patches = patchify(views, p)
-    if self.config.method.norm_pix_loss:
-      mean = jnp.mean(patches, -1, keepdims=True)
-      std = jnp.sqrt(jnp.var(patches, -1, keepdims=True, ddof=1) + 1e-6)
-      pred = pred * std + mean
-    m = mask[..., None]
-    mean, std = jnp.asarray(aug.mean), jnp.asarray(aug.std)
-    to_pixels = lambda x: unpatchify(x, p, grid) * std + mean  # noqa: E731
-    hidden = unpatchify(jnp.broadcast_to(m, patches.shape), p, grid) > 0
-    return {"input": to_pixels(patches), "masked": jnp.where(hidden, 0.5, to_pixels(patches)),
-            "reconstruction": to_pixels(jnp.where(m > 0, pred, patches))}
-
-  def evaluators(self):
-    return (KNN(), LinearProbe(), HeldoutMetrics(), Reconstructions())
+  def to_patch_pixels(self, pred, patches):
+    """Normalized-pixel predictions mapped back with each true patch's mean and variance, as the
+    reference's visualization does."""
+    if not self.config.method.norm_pix_loss:
+      return pred
+    mean = jnp.mean(patches, -1, keepdims=True)
+    return pred * jnp.sqrt(jnp.var(patches, -1, keepdims=True, ddof=1) + 1e-6) + mean

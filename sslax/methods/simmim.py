@@ -24,16 +24,14 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from sslax.augment import augment_batch, eval_transform
+from sslax.augment import augment_batch
 from sslax.augment.patch_masks import block_patch_mask
 from sslax.config import check_config_value
-from sslax.data.modality import Images
-from sslax.eval import KNN, HeldoutMetrics, LinearProbe
 from sslax.eval.collapse import collapse_metrics
-from sslax.eval.reconstruction import Reconstructions
-from sslax.losses.masked_image import patchify, simmim_loss, unpatchify
-from sslax.methods.base import Method, MethodCard, register
-from sslax.models import VIT_NAMES, build_encoder
+from sslax.losses.masked_image import patchify, simmim_loss
+from sslax.methods.base import MethodCard, register
+from sslax.methods.masked_image import MaskedImageMethod
+from sslax.models import build_encoder
 
 
 class SimMIMNet(nnx.Module):
@@ -56,7 +54,7 @@ class SimMIMNet(nnx.Module):
 
 
 @register("simmim")
-class SimMIM(Method):
+class SimMIM(MaskedImageMethod):
   """SimMIM on the shared train step; see `experiments/simmim_cifar10.py`."""
   card = MethodCard(
       family="masked prediction",
@@ -71,73 +69,29 @@ class SimMIM(Method):
              "tests/test_masked_image.py::test_simmim_masks_cover_whole_cells"),
       results=("Every method on CIFAR-10", "random init", "SimMIM"))
 
-  @property
-  def inputs(self) -> Images:
-    size = self.config.data.get("image_size")
-    return Images(channels=int(self.config.model.in_channels), image_size=None if size is None else tuple(size),
-                  dataset=self.config.data.get("name", ""))
-
   def check_config(self):
+    super().check_config()
     c = self.config
-    check_config_value(c, "model.name", lambda v: v in VIT_NAMES, f"a ViT (one of {list(VIT_NAMES)})")
-    check_config_value(c, "method.mask_ratio", lambda v: 0 < v < 1, "a number in (0, 1)")
     p, size = c.model.patch_size, c.model.image_size
     check_config_value(c, "method.mask_patch_size", lambda v: isinstance(v, int) and v % p == 0 and size % v == 0,
                        f"a multiple of model.patch_size ({p}) that divides model.image_size ({size})")
-    check_config_value(c, "method.feature", lambda v: v in ("patch_mean", "cls"), "'patch_mean' or 'cls'")
-    check_config_value(c, "augment.crop_size", lambda v: tuple(v) == (size, size),
-                       f"the model's input size ({size}, {size}) (model.image_size)")
 
   def build_model(self, rngs: nnx.Rngs) -> SimMIMNet:
     return SimMIMNet(self.config.model, rngs=rngs)
 
-  def _forward(self, model: SimMIMNet, views: jax.Array, key: jax.Array):
-    m = self.config.method
-    enc = model.encoder
+  def predict(self, model: SimMIMNet, views: jax.Array, key: jax.Array):
+    m, enc = self.config.method, model.encoder
     mask = block_patch_mask(key, views.shape[0], enc.grid, m.mask_patch_size // enc.patch_size, m.mask_ratio)
     pred, features = model(views, mask)
     return pred, features, mask
 
+  def per_image_loss(self, pred, targets, mask):
+    l1 = jnp.mean(jnp.abs(pred - targets), -1)  # per patch: over its pixels and channels
+    return jnp.sum(l1 * mask, 1) / jnp.sum(mask, 1)
+
   def loss(self, model, batch, method_state, key, step, target=None):
     k_aug, k_mask = jax.random.split(key)
     views = augment_batch(k_aug, batch["image"], self.config.augment)
-    pred, features, mask = self._forward(model, views, k_mask)
+    pred, features, mask = self.predict(model, views, k_mask)
     loss = simmim_loss(pred, patchify(views, model.encoder.patch_size), mask, channels=views.shape[-1])
     return loss, {"mask_ratio": jnp.mean(mask), **collapse_metrics(features["patch_mean"])}, method_state
-
-  def _pool(self, features) -> jax.Array:
-    return features[self.config.method.feature]
-
-  def features(self, model, inputs) -> jax.Array:
-    """Frozen features [B, D] of the whole (unmasked) evaluation view."""
-    return self._pool(model.encoder(eval_transform(inputs["image"], self.config.augment), train=False)[1])
-
-  def train_features(self, model, inputs, key) -> jax.Array:
-    """`features` of the pretraining augmentation (crop and flip): fine-tuning's view."""
-    return self._pool(model.encoder(augment_batch(key, inputs["image"], self.config.augment), train=True)[1])
-
-  def heldout(self, model, inputs, key) -> dict:
-    """{"reconstruction_l1": (sum over images, images)}: the loss per image on the eval views."""
-    views = eval_transform(inputs["image"], self.config.augment)
-    pred, _, mask = self._forward(model, views, key)
-    l1 = jnp.abs(pred - patchify(views, model.encoder.patch_size))
-    per_image = jnp.sum(l1 * mask[..., None], (1, 2)) / jnp.sum(mask[..., None] * jnp.ones_like(l1), (1, 2))
-    real = jnp.any(inputs["image"] != 0, axis=(1, 2, 3)).astype(jnp.float32)  # padding rows are zeros
-    return {"reconstruction_l1": (jnp.sum(per_image * real), jnp.sum(real))}
-
-  def reconstruct(self, model, inputs, key) -> dict[str, jax.Array]:
-    """{"input", "masked", "reconstruction"} [B, H, W, C] in [0, 1] for `sslax.eval.Reconstructions`."""
-    aug = self.config.augment
-    views = eval_transform(inputs["image"], aug)
-    pred, _, mask = self._forward(model, views, key)
-    p, grid = model.encoder.patch_size, model.encoder.grid
-    patches = patchify(views, p)
-    m = mask[..., None]
-    mean, std = jnp.asarray(aug.mean), jnp.asarray(aug.std)
-    to_pixels = lambda x: unpatchify(x, p, grid) * std + mean  # noqa: E731
-    hidden = unpatchify(jnp.broadcast_to(m, patches.shape), p, grid) > 0
-    return {"input": to_pixels(patches), "masked": jnp.where(hidden, 0.5, to_pixels(patches)),
-            "reconstruction": to_pixels(jnp.where(m > 0, pred, patches))}
-
-  def evaluators(self):
-    return (KNN(), LinearProbe(), HeldoutMetrics(), Reconstructions())

@@ -123,18 +123,24 @@ class ViT(nnx.Module):
 
   def encode_tokens(self, x: jax.Array, mask: jax.Array | None = None):
     """patch tokens [B, n, dim] (all of them, or a subset such as MAE's visible ones) -> the class
-    token prepended, the blocks, the final norm: (class token [B, dim] float32, features).
+    token prepended, the blocks, the final norm: (class token [B, dim] float32, features:
+    "tokens" [B, 1 + n, dim], "cls", "patch_mean" [B, dim], "block_patch_means" [B, depth, dim]).
     `mask` [B, n] bool: the tokens attention may read (the class token always; None: all)."""
     b, _, d = x.shape
     cls = self.cls_token[...] + self.pos_embed[:, :1]
     x = jnp.concatenate([jnp.broadcast_to(cls, (b, 1, d)).astype(x.dtype), x], axis=1)
     if mask is not None:
       mask = jnp.concatenate([jnp.ones((b, 1), bool), mask], axis=1)
+    block_means = []
     for block in self.blocks:
       x = block(x, mask)
+      block_means.append(jnp.mean(x[:, 1:], axis=1).astype(jnp.float32))
     x = self.norm(x)
     cls = x[:, 0].astype(jnp.float32)
-    return cls, {"tokens": x, "cls": cls, "patch_mean": jnp.mean(x[:, 1:], axis=1).astype(jnp.float32)}
+    # block_patch_means [B, depth, dim]: each block's output averaged over the patches (the
+    # per-block probe's features; unused outputs cost nothing in a compiled step)
+    return cls, {"tokens": x, "cls": cls, "patch_mean": jnp.mean(x[:, 1:], axis=1).astype(jnp.float32),
+                 "block_patch_means": jnp.stack(block_means, axis=1)}
 
   def __call__(self, x: jax.Array, train: bool = True):
     del train  # no dropout or batch norm
