@@ -41,6 +41,9 @@ def get_config(arg: str | None = None):
     c.augment.crop_size = (32, 32)
     c.method.decoder_dim, c.method.decoder_depth, c.method.decoder_heads = 128, 2, 4
     c.optim.lr = 1.5e-3
+    # fine-tuning against the same network from scratch (`sslax finetune [--random_init]`): 1,000
+    # labels per class, 300 steps of 64 with the pretraining crop and flip
+    c.finetune.per_group, c.finetune.train_mode, c.finetune.weight_decay = 1000, True, 0.05
   if arg == "smoke":
     c.model.depth = 2
     c.method.decoder_dim, c.method.decoder_depth = 64, 1

@@ -24,7 +24,10 @@ def get_config(arg: str | None = None):
   del c["projector"]  # a linear pixel head, no projector
   c.method = ml_collections.ConfigDict({"name": "simmim", "mask_ratio": 0.6, "mask_patch_size": 32,
                                         "feature": "patch_mean"})
-  c.model.name, c.model.patch_size, c.model.image_size = "vit_base", 16, 224
+  # fixed sin-cos positions (frozen), as MAE's: the reference's ViT has relative position bias instead,
+  # which our ViT lacks; with them, MAE's and SimMIM's encoders are the same network at init
+  c.model.name, c.model.patch_size, c.model.image_size, c.model.pos_embed = "vit_base", 16, 224, "sincos"
+  c.optim.freeze = c.finetune.freeze = ("pos_embed",)
   c.augment.crop_size, c.augment.crop_scale = (224, 224), (0.67, 1.0)
   c.augment.jitter_prob, c.augment.grayscale_prob, c.augment.solarize_prob = 0.0, 0.0, 0.0
   c.optim.name, c.optim.lr, c.optim.weight_decay, c.optim.b1, c.optim.b2 = "adamw", 4e-4, 0.05, 0.9, 0.999
@@ -35,6 +38,9 @@ def get_config(arg: str | None = None):
     c.model.name, c.model.patch_size, c.model.image_size = "vit_tiny", 4, 32
     c.augment.crop_size, c.method.mask_patch_size = (32, 32), 8
     c.optim.lr = 2e-3
+    # fine-tuning against the same network from scratch (`sslax finetune [--random_init]`): 1,000
+    # labels per class, 300 steps of 64 with the pretraining crop and flip
+    c.finetune.per_group, c.finetune.train_mode, c.finetune.weight_decay = 1000, True, 0.05
   if arg == "smoke":
     c.model.depth = 2
   return c

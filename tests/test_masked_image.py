@@ -148,3 +148,47 @@ def test_mae_masks_the_ratio_in_the_step_and_draws_a_reconstruction(tmp_path):
   np.testing.assert_allclose(np.asarray(rows["input"]), images / 255.0, atol=1e-5)
   reconstruction_grid({k: np.asarray(v) for k, v in rows.items()}, str(tmp_path / "r.png"))
   assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_context_encoder_loss_weights_the_overlap_band():
+  # pathak22/context-encoder: wtl2Matrix filled with overlapL2Weight (10), its interior
+  # [overlap, size - overlap) with 1, then mean((fake - real_center)^2 * wtl2Matrix)
+  from sslax.losses.masked_image import center_box, context_encoder_loss
+
+  rng = np.random.default_rng(2)
+  pred, true = rng.normal(size=(2, 2, 6, 6, 3)).astype(np.float32)
+  weight = np.full((6, 6), 10.0)
+  weight[1:5, 1:5] = 1.0
+  expected = (((pred - true) ** 2) * weight[None, :, :, None]).mean()
+  np.testing.assert_allclose(float(context_encoder_loss(pred, true, overlap=1)), expected, rtol=1e-5)
+  plain = ((pred - true) ** 2).mean()
+  np.testing.assert_allclose(float(context_encoder_loss(pred, true, overlap=0)), plain, rtol=1e-5)
+  assert center_box(32) == (8, 24) and center_box(32, 1) == (9, 23)
+
+
+def test_denoising_loss_and_corruptions_written_out():
+  from sslax.augment.corrupt import center_hole, gaussian_noise, masking_noise
+  from sslax.losses.masked_image import denoising_loss
+
+  rng = np.random.default_rng(3)
+  x, y = rng.normal(size=(2, 4, 8, 8, 3)).astype(np.float32)
+  np.testing.assert_allclose(float(denoising_loss(x, y)), ((x - y) ** 2).mean(), rtol=1e-5)
+  big = np.ones((64, 16, 16, 3), np.float32)
+  masked = np.asarray(masking_noise(jax.random.PRNGKey(0), big, 0.5))
+  assert set(np.unique(masked)) == {0.0, 1.0} and abs((masked == 0).mean() - 0.5) < 0.01
+  noisy = np.asarray(gaussian_noise(jax.random.PRNGKey(0), big, 0.5)) - 1
+  assert abs(noisy.std() - 0.5) < 0.01 and abs(noisy.mean()) < 0.01
+  hole = np.asarray(center_hole(big[:2], overlap=1))
+  expected = np.ones((16, 16))
+  expected[5:11, 5:11] = 0  # the centre 8x8 (4..12) less a 1-pixel band
+  assert (hole[..., 0] == expected).all() and (hole[0] == hole[1]).all()
+
+
+@pytest.mark.parametrize("override,message", [
+    ({"method.corruption": "blur"}, "method.corruption: expected one of ['gaussian', 'masking', 'center'], got 'blur'"),
+    ({"method.overlap": 2}, "method.overlap: expected an integer in [0, 2) (less than half the centre square), got 2"),
+    ({"model.name": "vit_tiny"}, "model.name: expected a ResNet"),
+])
+def test_autoencoder_config_errors_name_the_key(override, message):
+  with pytest.raises(ValueError, match=re.escape(message)):
+    make_method(method_digits_config("context_encoder", **override))

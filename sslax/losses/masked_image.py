@@ -67,3 +67,39 @@ def simmim_loss(pred: jax.Array, patches: jax.Array, mask: jax.Array, *, channel
   pixels_per_patch = patches.shape[-1] // channels
   masked_pixels = jnp.sum(mask) * pixels_per_patch
   return jnp.sum(l1 * mask[..., None]) / (masked_pixels + 1e-5) / channels
+
+
+def denoising_loss(reconstruction: jax.Array, clean: jax.Array) -> jax.Array:
+  """Denoising autoencoder (Vincent et al., ICML 2008) squared error: the mean over every pixel
+  and channel of (reconstruction - clean input)^2, whatever the corruption was.
+
+  Args: reconstruction, clean [B, H, W, C]. Returns scalar float32.
+  """
+  return jnp.mean(jnp.square(reconstruction.astype(jnp.float32) - clean.astype(jnp.float32)))
+
+
+def center_box(size: int, overlap: int = 0) -> tuple[int, int]:
+  """(start, end) of the centre square of side size / 2 (context encoders' hole), each side moved
+  in by `overlap` pixels: the region the encoder does not see is `center_box(size, overlap)`, the
+  region predicted and scored is `center_box(size)`."""
+  start, end = size // 4, size // 4 + size // 2
+  return start + overlap, end - overlap
+
+
+def context_encoder_loss(pred_center: jax.Array, true_center: jax.Array, *, overlap: int,
+                         overlap_weight: float = 10.0) -> jax.Array:
+  """Context encoders' reconstruction loss (Pathak et al., CVPR 2016; pathak22/context-encoder
+  `train.lua`): squared error over the predicted centre, each element weighted `overlap_weight`
+  in the band of `overlap` pixels along its border (which the encoder saw, so that the fill
+  blends in) and 1 inside, then the mean over every element. The reference also scales it by
+  wtl2 = 0.999 against its adversarial term; without that term the scale is 1.
+
+  Args: pred_center, true_center [B, h, w, C] (the centre square). Returns scalar float32.
+  """
+  h, w = true_center.shape[1:3]
+  rows, cols = jnp.arange(h), jnp.arange(w)
+  inside_r = (rows >= overlap) & (rows < h - overlap)
+  inside_c = (cols >= overlap) & (cols < w - overlap)
+  weight = jnp.where(inside_r[:, None] & inside_c[None, :], 1.0, overlap_weight)[None, :, :, None]
+  sq = jnp.square(pred_center.astype(jnp.float32) - true_center.astype(jnp.float32))
+  return jnp.mean(sq * weight)

@@ -19,6 +19,7 @@ from sslax.eval.layer_probe import LayerProbe
 from sslax.eval.reconstruction import Reconstructions
 from sslax.losses.masked_image import patchify, unpatchify
 from sslax.methods.base import Method
+from sslax.methods.two_view import image_inputs
 from sslax.models import VIT_NAMES
 
 
@@ -27,9 +28,7 @@ class MaskedImageMethod(Method):
 
   @property
   def inputs(self) -> Images:
-    size = self.config.data.get("image_size")
-    return Images(channels=int(self.config.model.in_channels), image_size=None if size is None else tuple(size),
-                  dataset=self.config.data.get("name", ""))
+    return image_inputs(self.config)
 
   def check_config(self):
     c = self.config

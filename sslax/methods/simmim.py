@@ -13,10 +13,11 @@ Masked Image Modeling", CVPR 2022, as microsoft/SimMIM `models/simmim.py`:
   each output token to its patch's p * p * C pixels;
 - the loss is l1 on the masked pixels of the (normalized) input only.
 
-The reference's ViT uses relative position bias; ours keeps the library
-ViT's learned absolute positions, so that the random-init baseline and
-fine-tuning read the same network as every ViT method. Frozen features for
-the probes and fine-tuning: the unmasked image, pooled as `method.feature`.
+The reference's ViT uses relative position bias, which the library ViT
+lacks; the configs give it MAE's fixed sin-cos positions instead
+(`model.pos_embed='sincos'`, frozen), so that MAE and SimMIM start from the
+same network and share one random-init baseline. Frozen features for the
+probes and fine-tuning: the unmasked image, pooled as `method.feature`.
 """
 from __future__ import annotations
 
