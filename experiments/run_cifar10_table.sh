@@ -3,7 +3,7 @@
 # the rows of the self-distillation table in experiments/RESULTS.md.
 #   bash experiments/run_cifar10_table.sh [method ...]
 set -euo pipefail
-methods=("${@:-simclr byol simsiam moco vicreg barlow_twins dino rotation}")
+methods=("${@:-simclr byol simsiam moco vicreg barlow_twins dino rotation context_encoder}")
 for m in ${methods[@]}; do
   sslax train --config "experiments/${m}_cifar10.py:cpu" --workdir "runs/table/${m}" --no_progress
 done

@@ -73,7 +73,9 @@ class Reconstructions:
     key = jax.device_put(jax.random.PRNGKey(config.seed), replicated)
     rows = jax.device_get(jax.jit(fn, static_argnums=(4,), out_shardings=replicated)(
         state.params, state.batch_stats, inputs, key, state.graphdef))
-    rows = {name: np.asarray(v)[:n] for name, v in rows.items()}
+    # a dict comes back with its keys sorted (pytree order): the input first, the reconstruction last
+    order = sorted(rows, key=lambda k: (k != "input", k == "reconstruction", k))
+    rows = {name: np.asarray(rows[name])[:n] for name in order}
     reconstruction_grid(rows, join(run.workdir, self.filename),
                         title=f"{method.name}: held-out images, step {int(jax.device_get(state.step))}")
     return {"reconstructions/num_images": float(n)}
