@@ -71,7 +71,7 @@ def write_image_tar(path, num_per_class=12, classes=("cat", "dog", "frog"), size
 
 
 METHOD_NAMES = ("simclr", "byol", "simsiam", "moco", "dino", "vicreg", "barlow_twins", "rotation", "mae", "simmim",
-                "context_encoder")
+                "context_encoder", "pixelcnn")
 # Overrides of `method_digits_config` for the smoke runs of tests/test_methods.py. Tests that build
 # one step with these and train()'s optimizer compile the same program as those runs (shared
 # through the persistent compilation cache); none of them changes the step.
@@ -86,10 +86,11 @@ def method_digits_config(name, **overrides):
   config.unlock()
   config.data.source = "digits"
   config.model.in_channels, config.model.width = 1, 8
-  config.augment.crop_size, config.augment.crop_scale = (8, 8), (0.35, 1.0)
-  config.augment.flip_prob, config.augment.saturation, config.augment.hue = 0.0, 0.0, 0.0
-  config.augment.grayscale_prob = 0.0
-  config.augment.mean, config.augment.std = (0.3,), (0.4,)
+  if "augment" in config:  # PixelCNN reads the pixels as they are
+    config.augment.crop_size, config.augment.crop_scale = (8, 8), (0.35, 1.0)
+    config.augment.flip_prob, config.augment.saturation, config.augment.hue = 0.0, 0.0, 0.0
+    config.augment.grayscale_prob = 0.0
+    config.augment.mean, config.augment.std = (0.3,), (0.4,)
   config.train.batch_size, config.train.num_steps, config.train.checkpoint_every = 64, 6, 3
   if name == "dino":
     config.method.local_crop_size = (4, 4)

@@ -146,6 +146,10 @@ def test_smoke_pretrain_then_probe(name, tmp_path):
     depth = config.model.depth
     assert {f"layer/block{i}/linear_top1" for i in range(1, depth + 1)} | {"layer/final/linear_top1"} <= set(result.report)
     assert result.report["layer/best_linear_top1"] > 0.5 and (tmp_path / "reconstructions.png").exists()
+  if name == "pixelcnn":  # bits/dim beside its baselines on the same held-out pixels, and samples
+    r = result.report
+    assert r["heldout/uniform_bits_per_dim"] == 8.0 and r["heldout/marginal_bits_per_dim"] < 8.0
+    assert 0 < r["heldout/bits_per_dim"] < 9.0 and (tmp_path / "samples.png").exists(), r
   records = read_metrics(str(tmp_path))
   assert all(np.isfinite(r["loss"]) for r in records)
   assert not any(r.get("collapse/alarm") for r in records)  # a healthy run raises no alarm

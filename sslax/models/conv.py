@@ -247,9 +247,11 @@ def conv_function(impl: str):
 
 
 def set_conv_impl(model: nnx.Module, impl: str) -> nnx.Module:
-  """Sets the convolution function of every `nnx.Conv` in `model` (in place); returns `model`."""
+  """Sets the convolution function of every `nnx.Conv` in `model`, and of every module that calls
+  its own `conv_general_dilated` attribute as `nnx.Conv` does (`sslax.models.pixelcnn.CausalConv`),
+  in place; returns `model`."""
   fn = conv_function(impl)
   for _, node in nnx.iter_graph(model):
-    if isinstance(node, nnx.Conv):
+    if isinstance(node, nnx.Conv) or (isinstance(node, nnx.Module) and hasattr(node, "conv_general_dilated")):
       node.conv_general_dilated = fn
   return model
