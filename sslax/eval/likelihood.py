@@ -58,7 +58,8 @@ class MarginalHistogram:
       raise ValueError("MarginalHistogram: no training images added")
     flat = np.asarray(images).reshape(len(images), -1).astype(np.int64)
     counts = self.counts + self.alpha
-    log_p = np.log2(counts) - np.log2(counts.sum(axis=1, keepdims=True))
+    with np.errstate(divide="ignore"):  # alpha 0: an unseen value costs infinite bits
+      log_p = np.log2(counts) - np.log2(counts.sum(axis=1, keepdims=True))
     return -np.mean(log_p[np.arange(flat.shape[1])[None, :], flat], axis=1)
 
 

@@ -14,7 +14,7 @@ def patchify(images: jax.Array, patch_size: int) -> jax.Array:
     >>> import numpy as np
     >>> x = np.arange(2 * 4 * 4 * 3, dtype=np.float32).reshape(2, 4, 4, 3)
     >>> p = patchify(x, 2)
-    >>> p.shape, bool((unpatchify(p, 2, 4) == x).all())
+    >>> p.shape, bool((unpatchify(p, 2, 2) == x).all())
     ((2, 4, 12), True)
   """
   return rearrange(images, "b (h p) (w q) c -> b (h w) (p q c)", p=patch_size, q=patch_size)
@@ -57,7 +57,8 @@ def simmim_loss(pred: jax.Array, patches: jax.Array, mask: jax.Array, *, channel
   (masked pixels + 1e-5), over the channels.
 
   Args:
-    pred, patches: [B, N, p * p * C] predictions and input patches (`patchify`).
+    pred: [B, N, p * p * C] predictions.
+    patches: [B, N, p * p * C] input patches (`patchify`).
     mask: [B, N] 1 where the patch was replaced by the mask token.
     channels: C (the reference divides by `in_chans`).
   Returns: scalar float32.

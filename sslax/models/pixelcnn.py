@@ -133,7 +133,8 @@ class PixelCNN(nnx.Module):
     channels: C, the image channels (one colour group each).
     width: features per stack (a multiple of `channels`).
     depth: gated blocks after the first (mask A, `first_kernel_size`) one.
-    kernel_size, first_kernel_size: odd window widths of the later and the first block.
+    kernel_size: odd window width of the later blocks.
+    first_kernel_size: odd window width of the first (mask A) block.
     head_dim: features of the head's hidden 1x1 layer (a multiple of `channels`).
   """
 
