@@ -7,17 +7,10 @@ import json
 import os
 import sys
 
+from masked_image_table import _best_block
 from sslax.train.metrics import read_metrics
 
 DATA = (("fashion_mnist", "Fashion-MNIST"), ("cifar10", "CIFAR-10"))
-
-
-def _best_block(report):
-  layers = {k.split("/")[1]: v for k, v in report.items() if k.startswith("layer/") and k.endswith("/linear_top1")}
-  if not layers:
-    return ""
-  name = max(layers, key=layers.get)
-  return f"{layers[name]:.4f} ({name})"
 
 
 def _row(name, data, report, minutes=""):

@@ -252,6 +252,6 @@ def set_conv_impl(model: nnx.Module, impl: str) -> nnx.Module:
   in place; returns `model`."""
   fn = conv_function(impl)
   for _, node in nnx.iter_graph(model):
-    if isinstance(node, nnx.Conv) or (isinstance(node, nnx.Module) and hasattr(node, "conv_general_dilated")):
+    if isinstance(node, nnx.Module) and hasattr(node, "conv_general_dilated"):  # nnx.Conv has it too
       node.conv_general_dilated = fn
   return model
