@@ -10,7 +10,7 @@ import sys
 
 from sslax.train.metrics import read_metrics
 
-METHODS = ("simclr", "byol", "simsiam", "moco", "vicreg", "barlow_twins", "dino", "rotation", "context_encoder")
+METHODS = ("simclr", "byol", "simsiam", "moco", "vicreg", "barlow_twins", "dino", "rotation", "context_encoder", "denoising_ae")
 
 
 def main(root: str) -> None:

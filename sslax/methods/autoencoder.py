@@ -103,7 +103,7 @@ class Autoencoder(Method):
       tests=("tests/test_methods.py::test_smoke_pretrain_then_probe",
              "tests/test_masked_image.py::test_context_encoder_loss_weights_the_overlap_band",
              "tests/test_masked_image.py::test_denoising_loss_and_corruptions_written_out"),
-      results=("Every method on CIFAR-10", "random init", "Context encoder"))
+      results=("Every method on CIFAR-10", "random init", "Context encoder", "Denoising autoencoder"))
 
   @property
   def inputs(self) -> Images:
