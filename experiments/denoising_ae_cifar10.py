@@ -27,6 +27,9 @@ def autoencoder_config(arg, corruption: str):
   c.augment.crop_scale = (0.5, 1.0)
   c.augment.jitter_prob, c.augment.grayscale_prob = 0.0, 0.0
   c.optim.name, c.optim.lr, c.optim.weight_decay = "adamw", 1e-3, 1e-4
+  # fine-tuning against the same network from scratch (`sslax finetune [--random_init]`), as MAE's
+  # cpu recipe: 1,000 labels per class, 300 steps of 64 with the pretraining crop and flip
+  c.finetune.per_group, c.finetune.train_mode, c.finetune.weight_decay = 1000, True, 0.05
   return c
 
 
