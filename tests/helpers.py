@@ -71,7 +71,8 @@ def write_image_tar(path, num_per_class=12, classes=("cat", "dog", "frog"), size
 
 
 METHOD_NAMES = ("simclr", "byol", "simsiam", "moco", "dino", "vicreg", "barlow_twins", "rotation", "mae", "simmim",
-                "context_encoder", "pixelcnn")
+                "context_encoder", "pixelcnn", "swav", "jigsaw",
+                "relative_position")
 # Overrides of `method_digits_config` for the smoke runs of tests/test_methods.py. Tests that build
 # one step with these and train()'s optimizer compile the same program as those runs (shared
 # through the persistent compilation cache); none of them changes the step.
@@ -92,8 +93,12 @@ def method_digits_config(name, **overrides):
     config.augment.grayscale_prob = 0.0
     config.augment.mean, config.augment.std = (0.3,), (0.4,)
   config.train.batch_size, config.train.num_steps, config.train.checkpoint_every = 64, 6, 3
-  if name == "dino":
+  if name in ("dino", "swav"):
     config.method.local_crop_size = (4, 4)
+  if name == "jigsaw":  # 2x2 cells of 4 px
+    config.method.tile_size = 3
+  if name == "relative_position":  # 3x3 cells of 2 px
+    config.method.patch_size = 2
   if name == "moco":
     config.method.queue_size = 128
   if config.model.name.startswith("vit"):  # 8x8 digits: a 4x4 grid of 2x2 patches

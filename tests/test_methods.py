@@ -150,6 +150,10 @@ def test_smoke_pretrain_then_probe(name, tmp_path):
     r = result.report
     assert r["heldout/uniform_bits_per_dim"] == 8.0 and r["heldout/marginal_bits_per_dim"] < 8.0
     assert 0 < r["heldout/bits_per_dim"] < 9.0 and (tmp_path / "samples.png").exists(), r
+  if name == "swav":  # the clusters' NMI with the digits, and the probe of every stage
+    r = result.report
+    assert 0 <= r["clusters/nmi"] <= 1 and r["clusters/used"] >= 2, r
+    assert {f"layer/stage{i}/linear_top1" for i in range(1, 5)} <= set(r), r
   records = read_metrics(str(tmp_path))
   assert all(np.isfinite(r["loss"]) for r in records)
   assert not any(r.get("collapse/alarm") for r in records)  # a healthy run raises no alarm

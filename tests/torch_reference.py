@@ -1,12 +1,15 @@
 """torchvision's ResNet and timm's VisionTransformer restated in plain PyTorch, with their module
-names, for the weight parity tests (tests/test_weights.py).
+names, for the weight parity tests (tests/test_weights.py); lightly's `SwaVLoss` restated for
+tests/test_swav.py.
 
 The PyPI wheels of torchvision (and timm, which imports it) are CUDA builds whose compiled ops do
 not load beside the CPU build of torch that the `test` extra installs, so CI cannot import them.
 These classes follow torchvision 0.28 `models/resnet.py` (v1.5: the stride on the 3x3 conv) and
 timm 1.0 `models/vision_transformer.py` (qkv packed q | k | v, pre-norm, eps 1e-6, exact GELU);
 `experiments/weights_parity.py` checks, where the real libraries import, that their state-dict
-names, shapes and outputs are the same as these.
+names, shapes and outputs are the same as these. lightly's `lightly.loss` package imports
+torchvision too; `experiments/swav_lightly_parity.py` checks `swav_loss_lightly` against lightly
+1.6.0's `lightly/loss/swav_loss.py` itself.
 """
 from __future__ import annotations
 
@@ -142,3 +145,30 @@ class VisionTransformer(nn.Module):
     x = self.patch_embed(x)
     x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
     return self.norm(self.blocks(x))[:, 0]
+
+
+@torch.no_grad()
+def sinkhorn_lightly(scores, iterations=3, epsilon=0.05):
+  """lightly 1.6.0 `sinkhorn` on one process: codes [B, K] of scores [B, K]."""
+  q = torch.exp(scores / epsilon).t()
+  q = q / q.sum()
+  b = q.shape[1]
+  for _ in range(iterations):
+    q = q / q.sum(dim=1, keepdim=True)
+    q = q / q.sum(dim=0, keepdim=True) / b
+  return (q * b).t()
+
+
+def swav_loss_lightly(high, low, queue=None, temperature=0.1, iterations=3, epsilon=0.05):
+  """lightly 1.6.0 `SwaVLoss.forward(high_resolution_outputs, low_resolution_outputs, queue_outputs)`:
+  lists of [N, K] scores (and [Q, K] queue scores per high-resolution crop)."""
+  n_crops = len(high) + len(low)
+  loss = 0.0
+  for i, scores in enumerate(high):
+    with torch.no_grad():
+      joint = scores.detach() if queue is None else torch.cat([scores.detach(), queue[i].detach()])
+      q = sinkhorn_lightly(joint, iterations, epsilon)[:len(scores)]
+    others = [high[v] for v in range(len(high)) if v != i] + list(low)
+    sub = sum(-torch.mean(torch.sum(q * F.log_softmax(z / temperature, dim=1), dim=1)) for z in others)
+    loss = loss + sub / (n_crops - 1)
+  return loss / len(high)

@@ -42,7 +42,7 @@ from sslax.eval.layer_probe import LayerProbe
 from sslax.eval.reconstruction import Reconstructions
 from sslax.losses.masked_image import center_box, context_encoder_loss, denoising_loss
 from sslax.methods.base import Method, MethodCard, register
-from sslax.methods.two_view import image_inputs
+from sslax.methods.two_view import image_inputs, resnet_stage_features
 from sslax.models import RESNET_NAMES, build_encoder
 from sslax.models.resnet import _bn, _conv
 
@@ -153,9 +153,7 @@ class Autoencoder(Method):
 
   def layer_features(self, model, inputs) -> dict[str, jax.Array]:
     """{"stage1".."stageN"}: each stage's output averaged over its positions."""
-    _, f = model.encoder(eval_transform(inputs["image"], self.config.augment), train=False)
-    return {f"stage{i + 1}": jnp.mean(f[f"stage{i + 1}"], axis=(1, 2)).astype(jnp.float32)
-            for i in range(len(model.encoder.stages))}
+    return resnet_stage_features(model.encoder, eval_transform(inputs["image"], self.config.augment))
 
   def heldout(self, model, inputs, key) -> dict:
     """{"reconstruction_loss": (sum over images, images)} on the eval views, corrupted from `key`;

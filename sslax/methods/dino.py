@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 from flax import nnx
 
 from sslax.augment import augment_batch
@@ -19,7 +18,7 @@ from sslax.config import check_config_value
 from sslax.eval.collapse import collapse_metrics
 from sslax.losses import dino_center_update, dino_loss, teacher_temperature_schedule
 from sslax.methods.base import MethodCard, register
-from sslax.methods.two_view import MomentumMixin, TwoViewMethod, view_recipe
+from sslax.methods.two_view import MomentumMixin, TwoViewMethod, local_crops, view_recipe
 from sslax.models import DINOHead, build_encoder
 
 
@@ -81,12 +80,6 @@ class DINO(MomentumMixin, TwoViewMethod):
   def init_state(self, model, key):
     return {"center": jnp.zeros((self.config.head.num_prototypes,), jnp.float32)}
 
-  def local_recipe(self):
-    recipe = ml_collections.ConfigDict(self.config.augment.to_dict())
-    recipe.crop_size = tuple(self.config.method.local_crop_size)
-    recipe.crop_scale = tuple(self.config.method.local_crop_scale)
-    return recipe
-
   def loss(self, model, batch, method_state, key, step, target=None):
     m = self.config.method
     images = batch["image"]
@@ -99,9 +92,7 @@ class DINO(MomentumMixin, TwoViewMethod):
     student = [s_global[:n], s_global[n:]]
     if m.num_local_crops:
       # Local crops have another resolution: one more pass, as the reference groups crops by size.
-      recipe = self.local_recipe()
-      local = jnp.concatenate([augment_batch(k, images, recipe) for k in keys[2:]], axis=0)
-      s_local, _ = model(local, train=True, freeze_prototypes=freeze)
+      s_local, _ = model(local_crops(keys[2:], images, self.config), train=True, freeze_prototypes=freeze)
       student += list(s_local.reshape(m.num_local_crops, n, -1))
     t, _ = target(globals_, train=True)
     teacher = jax.lax.stop_gradient(t).reshape(2, n, -1)

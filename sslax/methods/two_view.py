@@ -63,6 +63,32 @@ def view_recipe(config, view: int) -> ml_collections.ConfigDict:
   return recipe
 
 
+def local_crop_recipe(config) -> ml_collections.ConfigDict:
+  """Multi-crop's low-resolution crops (DINO, SwAV): view 1's recipe (`augment`) at
+  `method.local_crop_size` and `method.local_crop_scale`."""
+  recipe = ml_collections.ConfigDict(config.augment.to_dict())
+  recipe.crop_size = tuple(config.method.local_crop_size)
+  recipe.crop_scale = tuple(config.method.local_crop_scale)
+  return recipe
+
+
+def local_crops(keys: jax.Array, images: jax.Array, config) -> jax.Array:
+  """One low-resolution crop of every image per key of `keys` [L, 2]: [L * N, h, w, C], crop by
+  crop (crop l of image n is row l * N + n)."""
+  recipe = local_crop_recipe(config)
+  return jnp.concatenate([augment_batch(k, images, recipe) for k in keys], axis=0)
+
+
+def resnet_stage_features(encoder, images: jax.Array) -> dict[str, jax.Array]:
+  """{"stage1".."stageN"}: each ResNet stage's output of normalized `images`, averaged over its
+  positions (frozen, evaluation mode), for `LayerProbe`."""
+  if not hasattr(encoder, "stages"):
+    raise ValueError(f"model.name: per-stage features need a ResNet, got {type(encoder).__name__}")
+  _, f = encoder(images, train=False)
+  return {f"stage{i + 1}": jnp.mean(f[f"stage{i + 1}"], axis=(1, 2)).astype(jnp.float32)
+          for i in range(len(encoder.stages))}
+
+
 class TwoViewMethod(Method):
   """Two augmented views of each image through a SiameseNet; subclasses define `loss`."""
 
@@ -102,6 +128,10 @@ class TwoViewMethod(Method):
   def train_features(self, model, inputs, key) -> jax.Array:
     """Encoder features [B, D] of one augmented view (`augment`), batch norm in training mode."""
     return model.encode(augment_batch(key, inputs["image"], view_recipe(self.config, 1)), train=True)
+
+  def layer_features(self, model, inputs) -> dict[str, jax.Array]:
+    """{"stage1".."stageN"} of a ResNet encoder on the evaluation view (`resnet_stage_features`)."""
+    return resnet_stage_features(model.encoder, eval_transform(inputs["image"], self.config.augment))
 
 
 class MomentumMixin:

@@ -1,7 +1,7 @@
 """Flax NNX modules. Every model returns `(output, features)`."""
 from flax import nnx
 
-from sslax.models.heads import DINOHead, MLPHead
+from sslax.models.heads import DINOHead, MLPHead, unit_prototypes
 from sslax.models.resnet import RESNET_NAMES, ResNet, resnet
 from sslax.models.vit import VIT_NAMES, ViT, vit
 
@@ -19,4 +19,4 @@ def build_encoder(model_config, rngs: nnx.Rngs):
   raise ValueError(f"model.name: expected one of {sorted(RESNET_NAMES + VIT_NAMES)}, got {name!r}")
 
 
-__all__ = ["DINOHead", "MLPHead", "RESNET_NAMES", "ResNet", "VIT_NAMES", "ViT", "build_encoder", "resnet", "vit"]
+__all__ = ["DINOHead", "MLPHead", "unit_prototypes", "RESNET_NAMES", "ResNet", "VIT_NAMES", "ViT", "build_encoder", "resnet", "vit"]

@@ -39,6 +39,19 @@ class MLPHead(nnx.Module):
     return x, {"hidden": hidden}
 
 
+def unit_prototypes(v: jax.Array, freeze: jax.Array | bool = False) -> jax.Array:
+  """The prototype columns of v [D, K] scaled to unit length (weight normalization with gain 1),
+  with no gradient while `freeze` (a traced bool: DINO and SwAV cancel the prototypes' gradients
+  for their first steps; a where on a stop-gradient does that inside the one jitted step).
+
+  >>> import numpy as np
+  >>> np.linalg.norm(unit_prototypes(np.array([[3.0, 0.0], [4.0, 2.0]])), axis=0).round(5).tolist()
+  [1.0, 1.0]
+  """
+  v = jnp.where(freeze, jax.lax.stop_gradient(v), v)
+  return v * jax.lax.rsqrt(jnp.maximum(jnp.sum(v * v, axis=0, keepdims=True), 1e-24))
+
+
 class DINOHead(nnx.Module):
   """DINO's projection head (Caron et al., ICCV 2021, and its reference code):
 
@@ -68,11 +81,7 @@ class DINOHead(nnx.Module):
       x = jax.nn.gelu(x, approximate=False)
     x = self.linears[-1](x)
     embedding = x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), 1e-24))
-    v = self.prototypes[...]
-    # DINO cancels the last layer's gradients during the first epoch(s); a where on a
-    # stop-gradient does that inside the one jitted step.
-    v = jnp.where(freeze_prototypes, jax.lax.stop_gradient(v), v)
-    w = v * jax.lax.rsqrt(jnp.maximum(jnp.sum(v * v, axis=0, keepdims=True), 1e-24))
+    w = unit_prototypes(self.prototypes[...], freeze_prototypes)
     if self.gain is not None:
       gain = jnp.where(freeze_prototypes, jax.lax.stop_gradient(self.gain[...]), self.gain[...])
       w = w * gain
