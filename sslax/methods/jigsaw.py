@@ -108,7 +108,7 @@ class Jigsaw(SpatialPretext):
       tests=("tests/test_methods.py::test_smoke_pretrain_then_probe",
              "tests/test_jigsaw.py::test_loss_is_the_cross_entropy_of_the_permutation_written_out",
              "tests/test_jigsaw.py::test_tiles_lie_in_their_cells_and_are_standardized"),
-      results=("Every method on CIFAR-10", "random init", "Jigsaw"))
+      results=("Every method on CIFAR-10", "random init", "Jigsaw puzzles"))
 
   @property
   def num_tiles(self) -> int:
