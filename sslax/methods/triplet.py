@@ -14,7 +14,9 @@ import jax.numpy as jnp
 
 from sslax.config import check_config_value
 from sslax.data.modality import Combined, Labels
+from sslax.eval import KNN, LinearProbe
 from sslax.eval.collapse import collapse_metrics
+from sslax.eval.layer_probe import LayerProbe
 from sslax.losses import l2_normalize, triplet_loss
 from sslax.losses.triplet import MINING
 from sslax.methods.base import MethodCard, register
@@ -61,3 +63,6 @@ class Triplet(TwoViewMethod):
     loss, aux = triplet_loss(l2_normalize(z.astype(jnp.float32)), labels, margin=m.margin, mining=m.mining,
                              squared=True)
     return loss, {**aux, **collapse_metrics(z[:n])}, method_state
+
+  def evaluators(self):
+    return (KNN(), LinearProbe(), LayerProbe())
