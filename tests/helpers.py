@@ -73,7 +73,7 @@ def write_image_tar(path, num_per_class=12, classes=("cat", "dog", "frog"), size
 METHOD_NAMES = ("simclr", "byol", "simsiam", "moco", "dino", "vicreg", "barlow_twins", "rotation", "mae", "simmim",
                 "context_encoder", "pixelcnn", "swav", "jigsaw",
                 "relative_position", "triplet",
-                "colorization")
+                "colorization", "cmc")
 # Overrides of `method_digits_config` for the smoke runs of tests/test_methods.py. Tests that build
 # one step with these and train()'s optimizer compile the same program as those runs (shared
 # through the persistent compilation cache); none of them changes the step.
@@ -100,6 +100,9 @@ def method_digits_config(name, **overrides):
     config.method.tile_size = 3
   if name == "relative_position":  # 3x3 cells of 2 px
     config.method.patch_size = 2
+  if name == "cmc":  # gray digits read as gray RGB: an empty ab view, but every part runs
+    config.method.image_channels = 1
+    config.augment.mean, config.augment.std = (0.0,), (1.0,)
   if name == "colorization":  # gray digits read as gray RGB, the encoder on their L
     config.method.image_channels, config.method.stage = 1, "stage2"
     config.augment.mean, config.augment.std = (0.0,), (1.0,)

@@ -1,5 +1,5 @@
-"""Colorization: Lab against the sRGB formula, soft encoding, rebalancing and the loss written out in
-NumPy, and the bin prior counted by `refresh` before step 0."""
+"""Colorization and CMC (the methods on Lab): Lab against the sRGB formula, soft encoding,
+rebalancing and the losses written out in NumPy, and the bin prior counted by `refresh` before step 0."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -89,3 +89,34 @@ def test_refresh_counts_the_prior_before_step_0():
     counts[np.argmin(((bins - ab) ** 2).sum(1))] += n * method.out_size ** 2
   np.testing.assert_allclose(weights, rebalance_weights(counts / counts.sum(), bins), rtol=1e-5)
   assert weights.shape == (len(bins),) and np.all(weights > 0)
+
+
+def test_cmc_loss_is_infonce_across_the_lab_views():
+  from flax import nnx
+
+  from sslax.augment import augment_batch
+  from sslax.methods.cmc import lab_views
+  from sslax.models.functional import merge_model, split_model
+
+  config = method_digits_config("cmc")
+  method = make_method(config)
+  graphdef, params, stats = split_model(method.build_model(nnx.Rngs(0)))
+  rng = np.random.default_rng(0)
+  images = jnp.asarray(rng.integers(0, 256, (16, 8, 8, 1)), jnp.uint8)
+  key = jax.random.PRNGKey(3)
+  loss, aux, _ = method.loss(merge_model(graphdef, params, stats), {"image": images}, {}, key, jnp.asarray(0))
+  views = lab_views(augment_batch(key, images, config.augment))
+  out = merge_model(graphdef, params, stats)(views, train=True)
+  zl, zab = (np.asarray(out[v][0], np.float64) for v in ("L", "ab"))
+  zl /= np.linalg.norm(zl, axis=1, keepdims=True)
+  zab /= np.linalg.norm(zab, axis=1, keepdims=True)
+  logits = zl @ zab.T / config.method.temperature
+
+  def ce(x):  # rows against their diagonal
+    x = x - x.max(1, keepdims=True)
+    return np.mean(np.log(np.exp(x).sum(1)) - np.diag(x))
+
+  np.testing.assert_allclose(float(loss), (ce(logits) + ce(logits.T)) / 2, rtol=1e-4)
+  # the probe reads both encoders, concatenated
+  feats = method.features(merge_model(graphdef, params, stats), {"image": images})
+  assert feats.shape == (16, 2 * merge_model(graphdef, params, stats).l_net.encoder.num_features)

@@ -20,6 +20,11 @@ _RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423],
 _WHITE = np.array([0.95047, 1.0, 1.08883], np.float64)
 
 
+def as_rgb(images: jax.Array) -> jax.Array:
+  """[..., 1 or 3] -> [..., 3]: gray repeated into RGB, RGB as it is."""
+  return jnp.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
 def rgb_to_lab(rgb: jax.Array) -> jax.Array:
   """sRGB in [0, 1] [..., 3] -> Lab [..., 3] (L in [0, 100], a and b about [-110, 110]).
 

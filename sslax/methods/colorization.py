@@ -24,7 +24,7 @@ import numpy as np
 from flax import nnx
 
 from sslax.augment import augment_batch
-from sslax.augment.color import ab_bins, lab_to_rgb, rgb_to_lab
+from sslax.augment.color import ab_bins, as_rgb, lab_to_rgb, rgb_to_lab
 from sslax.augment.image import to_float
 from sslax.config import check_config_value
 from sslax.data.modality import Images
@@ -38,11 +38,6 @@ from sslax.methods.base import Method, MethodCard, register
 from sslax.methods.two_view import resnet_stage_features
 from sslax.models import RESNET_NAMES, build_encoder
 from sslax.models.resnet import _bn, _conv
-
-
-def as_rgb(images: jax.Array) -> jax.Array:
-  """[B, H, W, 1 or 3] -> [B, H, W, 3] (gray repeated)."""
-  return jnp.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
 
 
 def lightness(lab: jax.Array) -> jax.Array:
