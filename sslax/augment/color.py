@@ -26,7 +26,7 @@ def as_rgb(images: jax.Array) -> jax.Array:
 
 
 def rgb_to_lab(rgb: jax.Array) -> jax.Array:
-  """sRGB in [0, 1] [..., 3] -> Lab [..., 3] (L in [0, 100], a and b about [-110, 110]).
+  """sRGB [..., 3] in [0, 1] -> Lab [..., 3]: L in [0, 100], a and b about [-110, 110].
 
   >>> import numpy as np
   >>> lab = np.asarray(rgb_to_lab(np.array([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])), np.float64)

@@ -73,7 +73,7 @@ class CMC(Method):
       reference="HobbitLong/CMC (`train_CMC.py`, `NCEAverage`); in-batch negatives as CLIP",
       tests=("tests/test_methods.py::test_smoke_pretrain_then_probe",
              "tests/test_colorization.py::test_cmc_loss_is_infonce_across_the_lab_views"),
-      results=("Every method on CIFAR-10", "random init", "CMC"))
+      results=("Every method on CIFAR-10", "random init", "CMC, L vs ab"))
 
   @property
   def inputs(self) -> Images:

@@ -35,7 +35,7 @@ class Triplet(TwoViewMethod):
       reference="TensorFlow Addons `triplet_semihard_loss` / `triplet_hard_loss`; PyTorch `TripletMarginLoss`",
       tests=("tests/test_methods.py::test_smoke_pretrain_then_probe",
              "tests/test_triplet.py::test_mined_triplets_match_numpy_and_torch_triplet_margin_loss"),
-      results=("Every method on CIFAR-10", "random init", "Triplet"))
+      results=("Every method on CIFAR-10", "random init", "Triplet, semi-hard"))
 
   @property
   def label_key(self) -> str:
