@@ -20,6 +20,12 @@ def digits_smoke_config(**overrides):
   return config
 
 
+def log_softmax(x):
+  """NumPy log-softmax over the last axis, the formula the loss tests write out."""
+  x = x - x.max(-1, keepdims=True)
+  return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
 def digits_batch(n=64, seed=0):
   from sslax.data import digits_arrays
 

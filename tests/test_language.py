@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from helpers import log_softmax
 from sslax.augment.tokens import bert_mask, span_mask_tokens
 from sslax.losses.language import causal_lm_loss, masked_lm_loss
 from sslax.models.language import BERT, GPT, generate
@@ -60,23 +61,18 @@ def test_span_masking_covers_about_15_percent_in_spans():
   assert 3.0 < np.mean(runs) < 6.0  # mean span 3.8 at p=0.2, longer where spans touch
 
 
-def _log_softmax(x):
-  x = x - x.max(-1, keepdims=True)
-  return x - np.log(np.exp(x).sum(-1, keepdims=True))
-
-
 def test_lm_losses_match_numpy():
   rng = np.random.default_rng(0)
   logits = rng.normal(size=(2, 5, 7)).astype(np.float32)
   ids = rng.integers(0, 7, size=(2, 5))
   w = (rng.random((2, 5)) > 0.5).astype(np.float32)
   loss, aux = masked_lm_loss(jnp.asarray(logits), jnp.asarray(ids), jnp.asarray(w))
-  nll = -np.take_along_axis(_log_softmax(logits), ids[..., None], -1)[..., 0]
+  nll = -np.take_along_axis(log_softmax(logits), ids[..., None], -1)[..., 0]
   np.testing.assert_allclose(float(loss), (nll * w).sum() / w.sum(), rtol=1e-5)
   np.testing.assert_allclose(float(aux["accuracy"]), ((logits.argmax(-1) == ids) * w).sum() / w.sum(), rtol=1e-6)
   valid = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], bool)
   loss, aux = causal_lm_loss(jnp.asarray(logits), jnp.asarray(ids), jnp.asarray(valid))
-  nll = -np.take_along_axis(_log_softmax(logits[:, :-1]), ids[:, 1:, None], -1)[..., 0]
+  nll = -np.take_along_axis(log_softmax(logits[:, :-1]), ids[:, 1:, None], -1)[..., 0]
   pair = valid[:, :-1] & valid[:, 1:]
   np.testing.assert_allclose(float(loss), nll[pair].mean(), rtol=1e-5)
   np.testing.assert_allclose(float(aux["perplexity"]), np.exp(nll[pair].mean()), rtol=1e-5)

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from helpers import log_softmax
 from sslax.losses import dino_center_update, dino_loss, moco_loss, moco_v3_loss, teacher_temperature_schedule
 
 
@@ -45,24 +46,19 @@ def test_moco_v3_loss_matches_formula():
   np.testing.assert_allclose(float(loss), ctr(q1, k2) + ctr(q2, k1), rtol=1e-5)
 
 
-def _log_softmax(x):
-  x = x - x.max(-1, keepdims=True)
-  return x - np.log(np.exp(x).sum(-1, keepdims=True))
-
-
 @pytest.mark.parametrize("num_local", [0, 3])
 def test_dino_loss_matches_the_reference_double_loop(num_local):
   n, k = 6, 10
   student, teacher, center = _rand(2 + num_local, n, k, seed=1), _rand(2, n, k, seed=2), _rand(k, seed=3) * 0.1
   ts, tt = 0.1, 0.04
   # As DINOLoss.forward: every (teacher view iq, student view v) with v != iq.
-  p_t = np.exp(_log_softmax((teacher - center) / tt))
+  p_t = np.exp(log_softmax((teacher - center) / tt))
   total, terms = 0.0, 0
   for iq in range(2):
     for v in range(2 + num_local):
       if v == iq:
         continue
-      total += np.mean(np.sum(-p_t[iq] * _log_softmax(student[v] / ts), -1))
+      total += np.mean(np.sum(-p_t[iq] * log_softmax(student[v] / ts), -1))
       terms += 1
   loss, aux = dino_loss(jnp.asarray(student), jnp.asarray(teacher), jnp.asarray(center),
                         student_temperature=ts, teacher_temperature=tt)

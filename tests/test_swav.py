@@ -9,7 +9,7 @@ import pytest
 import torch
 from jax.sharding import NamedSharding, PartitionSpec
 
-from helpers import digits_batch, method_digits_config
+from helpers import digits_batch, log_softmax, method_digits_config
 from sslax.losses import sinkhorn_knopp, swav_loss
 from sslax.methods import make_method
 from sslax.mesh import make_mesh
@@ -37,11 +37,6 @@ def _sinkhorn_numpy(scores, epsilon=0.05, iterations=3):
     q /= q.sum(axis=0, keepdims=True)
     q /= b
   return (q * b).T
-
-
-def _log_softmax(x):
-  x = x - x.max(-1, keepdims=True)
-  return x - np.log(np.exp(x).sum(-1, keepdims=True))
 
 
 @pytest.mark.parametrize("iterations", [1, 3])
@@ -74,7 +69,7 @@ def test_swav_loss_matches_the_formula_in_numpy(num_local):
   codes = np.stack([_sinkhorn_numpy(scores[i]) for i in range(2)])
   total = 0.0
   for a in range(2):  # each assigned crop, predicted from every other crop
-    sub = sum(np.mean(-np.sum(codes[a] * _log_softmax(scores[u] / t), -1)) for u in range(v) if u != a)
+    sub = sum(np.mean(-np.sum(codes[a] * log_softmax(scores[u] / t), -1)) for u in range(v) if u != a)
     total += sub / (v - 1)
   loss, aux = swav_loss(jnp.asarray(scores), jnp.asarray(codes, jnp.float32), temperature=t)
   np.testing.assert_allclose(float(loss), total / 2, rtol=1e-5)

@@ -5,11 +5,18 @@ from __future__ import annotations
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from sslax.data.pipeline import eval_batches, from_full_batch, pad_rows
 from sslax.models.functional import merge_model
+
+
+def real_rows(images: jax.Array) -> jax.Array:
+  """[B] 1.0 for the real rows of an image batch [B, H, W, C], 0.0 for the padding rows that
+  `HeldoutMetrics` adds (all zeros), for a method's `heldout` to weight its sums with."""
+  return jnp.any(images != 0, axis=(1, 2, 3)).astype(jnp.float32)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,7 +36,7 @@ from sslax.augment import augment_batch, eval_transform
 from sslax.augment.corrupt import CORRUPTIONS, corrupt
 from sslax.config import check_config_value
 from sslax.data.modality import Images
-from sslax.eval import KNN, HeldoutMetrics, LinearProbe
+from sslax.eval import KNN, HeldoutMetrics, LinearProbe, real_rows
 from sslax.eval.collapse import collapse_metrics
 from sslax.eval.layer_probe import LayerProbe
 from sslax.eval.reconstruction import Reconstructions
@@ -160,7 +160,7 @@ class Autoencoder(Method):
     padding rows (all zeros) are not counted."""
     clean = eval_transform(inputs["image"], self.config.augment)
     recon, _ = model(self._corrupt(key, clean), train=False)
-    real = jnp.any(inputs["image"] != 0, axis=(1, 2, 3)).astype(jnp.float32)
+    real = real_rows(inputs["image"])
     return {"reconstruction_loss": (jnp.sum(self._per_image_loss(recon, clean) * real), jnp.sum(real))}
 
   def reconstruct(self, model, inputs, key) -> dict[str, jax.Array]:

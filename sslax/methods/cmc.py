@@ -19,17 +19,16 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from sslax.augment import augment_batch
+from sslax.augment import augment_batch, eval_transform
 from sslax.augment.color import as_rgb, rgb_to_lab
-from sslax.augment.image import to_float
 from sslax.config import check_config_value
 from sslax.data.modality import Images
 from sslax.eval import KNN, LinearProbe
 from sslax.eval.collapse import collapse_metrics
 from sslax.eval.layer_probe import LayerProbe
-from sslax.losses import clip_loss, l2_normalize, moco_loss
+from sslax.losses import clip_loss
 from sslax.methods.base import Method, MethodCard, register
-from sslax.methods.moco import enqueue
+from sslax.methods.moco import init_queues, two_queue_loss
 from sslax.methods.two_view import SiameseNet, resnet_stage_features
 
 def lab_views(rgb: jax.Array) -> dict[str, jax.Array]:
@@ -101,8 +100,7 @@ class CMC(Method):
     size = self.config.method.queue_size
     if not size:
       return {}
-    shape = (2, size, self.config.projector.out_dim)  # past embeddings of L (0) and ab (1)
-    return {"queue": l2_normalize(jax.random.normal(key, shape, jnp.float32)), "queue_ptr": jnp.zeros((), jnp.int32)}
+    return init_queues(key, size, self.config.projector.out_dim)  # past embeddings of L (0) and ab (1)
 
   def loss(self, model, batch, method_state, key, step, target=None):
     views = lab_views(augment_batch(key, batch["image"], self.config.augment))
@@ -111,22 +109,13 @@ class CMC(Method):
     t = self.config.method.temperature
     if not self.config.method.queue_size:
       loss, aux = clip_loss(z_l, z_ab, logit_scale=1.0 / t)
-    else:
-      queue = method_state["queue"]
-      l1, a1 = moco_loss(z_l, z_ab, queue[1], temperature=t)
-      l2, a2 = moco_loss(z_ab, z_l, queue[0], temperature=t)
-      new = jax.lax.stop_gradient(l2_normalize(jnp.stack([z_l, z_ab]).astype(jnp.float32)))
-      q, ptr = enqueue(queue, new, method_state["queue_ptr"])
-      loss, aux, method_state = (l1 + l2) / 2, {"accuracy": (a1["accuracy"] + a2["accuracy"]) / 2}, \
-          {"queue": q, "queue_ptr": ptr}
+    else:  # each view against the other's embedding and the other's queue of past embeddings
+      loss, accuracy, method_state = two_queue_loss((z_l, z_ab), (z_l, z_ab), method_state, temperature=t)
+      aux = {"accuracy": accuracy}
     return loss, {**aux, **collapse_metrics(z_l)}, method_state
 
   def _views(self, inputs):
-    x = to_float(inputs["image"])
-    size = tuple(self.config.augment.crop_size)
-    if x.shape[1:3] != size:
-      x = jax.image.resize(x, (x.shape[0], *size, x.shape[-1]), "linear", antialias=True)
-    return lab_views(x)
+    return lab_views(eval_transform(inputs["image"], self.config.augment))  # mean 0, std 1: [0, 1] RGB
 
   def features(self, model, inputs) -> jax.Array:
     """Frozen features [B, D_L + D_ab]: both encoders' pooled outputs of the evaluation view, concatenated."""

@@ -23,13 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sslax.augment import augment_batch
+from sslax.augment import augment_batch, eval_transform
 from sslax.augment.color import ab_bins, as_rgb, lab_to_rgb, rgb_to_lab
-from sslax.augment.image import to_float
-from sslax.config import check_config_value
+from sslax.config import check_config_value, is_positive_int
 from sslax.data.modality import Images
 from sslax.data.pipeline import eval_batches
-from sslax.eval import KNN, HeldoutMetrics, LinearProbe
+from sslax.eval import KNN, HeldoutMetrics, LinearProbe, real_rows
 from sslax.eval.collapse import collapse_metrics
 from sslax.eval.layer_probe import LayerProbe
 from sslax.eval.reconstruction import Reconstructions
@@ -121,8 +120,8 @@ class Colorization(Method):
                        "one of ['stage1', 'stage2', 'stage3', 'stage4']")
     check_config_value(c, m + "bin_size", lambda v: 2 <= v <= 50, "a number in [2, 50] (ab units)")
     check_config_value(c, m + "rebalance", lambda v: 0 <= v <= 1, "a number in [0, 1]")
-    check_config_value(c, m + "prior_images", lambda v: isinstance(v, int) and v > 0, "a positive integer")
-    check_config_value(c, m + "hidden_dim", lambda v: isinstance(v, int) and v > 0, "a positive integer")
+    check_config_value(c, m + "prior_images", is_positive_int, "a positive integer")
+    check_config_value(c, m + "hidden_dim", is_positive_int, "a positive integer")
 
   def build_model(self, rngs: nnx.Rngs) -> ColorizationNet:
     m = self.config.method
@@ -145,16 +144,11 @@ class Colorization(Method):
     if data.train is None:
       raise ValueError("method.name: 'colorization' counts its bin prior on the training split, and the run has none")
     counts = np.zeros(len(self.bins), np.float64)
-    bins = jnp.asarray(self.bins)
-    size = self.out_size
 
     @jax.jit
-    def count(images):
-      lab = rgb_to_lab(jax.image.resize(as_rgb(to_float(images)),
-                                        (images.shape[0], *self.config.augment.crop_size, 3), "linear"))
-      ab = area_mean(lab[..., 1:], size).reshape(-1, 2)
-      nearest = jnp.argmin(jnp.sum(jnp.square(ab[:, None] - bins), -1), -1)
-      return jnp.zeros(bins.shape[0]).at[nearest].add(1.0)
+    def count(images):  # each target's nearest bin, as the loss weights it
+      _, targets = self.targets(self.eval_lab(images))
+      return jnp.zeros(len(self.bins)).at[jnp.argmax(targets, -1).reshape(-1)].add(1.0)
 
     seen = 0
     for batch in eval_batches(data.train, batch_size=500, transform=self.inputs.transform()):
@@ -173,33 +167,30 @@ class Colorization(Method):
     loss, aux = colorization_loss(logits, targets, method_state["weights"])
     return loss, {**aux, **collapse_metrics(features["pooled"])}, method_state
 
-  def _eval_lab(self, inputs):
-    x = as_rgb(to_float(inputs["image"]))
-    size = tuple(self.config.augment.crop_size)
-    if x.shape[1:3] != size:
-      x = jax.image.resize(x, (x.shape[0], *size, 3), "linear", antialias=True)
-    return rgb_to_lab(x)
+  def eval_lab(self, images: jax.Array) -> jax.Array:
+    """Lab [B, H, W, 3] of the evaluation view (`augment.mean` 0 and `std` 1: [0, 1] RGB)."""
+    return rgb_to_lab(as_rgb(eval_transform(images, self.config.augment)))
 
   def features(self, model, inputs) -> jax.Array:
     """Frozen features [B, D] of the L-only encoder on the evaluation view's lightness."""
-    return model.encode(lightness(self._eval_lab(inputs)), train=False)
+    return model.encode(lightness(self.eval_lab(inputs["image"])), train=False)
 
   def layer_features(self, model, inputs) -> dict[str, jax.Array]:
-    return resnet_stage_features(model.encoder, lightness(self._eval_lab(inputs)))
+    return resnet_stage_features(model.encoder, lightness(self.eval_lab(inputs["image"])))
 
   def heldout(self, model, inputs, key) -> dict:
     """{"bin_accuracy": (pixels whose most likely bin is the target's nearest, pixels)} on the
     evaluation views at the prediction's resolution; padding rows (all zeros) are not counted."""
-    x, targets = self.targets(self._eval_lab(inputs))
+    x, targets = self.targets(self.eval_lab(inputs["image"]))
     logits, _ = model(x, train=False)
     correct = jnp.argmax(logits, -1) == jnp.argmax(targets, -1)
-    real = jnp.any(inputs["image"] != 0, axis=(1, 2, 3)).astype(jnp.float32)[:, None, None]
+    real = real_rows(inputs["image"])[:, None, None]
     return {"bin_accuracy": (jnp.sum(correct * real), jnp.sum(real) * self.out_size ** 2)}
 
   def reconstruct(self, model, inputs, key) -> dict[str, jax.Array]:
     """{"input": the true colours, "grayscale": what the encoder sees, "reconstruction": the
     annealed-mean colours of the predicted bins on the true L}, [B, H, W, C] in [0, 1]."""
-    lab = self._eval_lab(inputs)
+    lab = self.eval_lab(inputs["image"])
     logits, _ = model(lightness(lab), train=False)
     ab = annealed_mean(logits, jnp.asarray(self.bins))
     b, h, w, _ = lab.shape

@@ -33,9 +33,9 @@ import numpy as np
 import optax
 from flax import nnx
 
-from sslax.augment import augment_batch, eval_transform
 from sslax.augment.tiles import channel_jitter, cut_tiles, standardize
-from sslax.config import check_config_value
+from sslax.config import check_config_value, is_positive_int
+from sslax.eval import real_rows
 from sslax.eval.collapse import collapse_metrics
 from sslax.methods.base import MethodCard, register
 from sslax.methods.spatial_pretext import SpatialPretext
@@ -123,7 +123,7 @@ class Jigsaw(SpatialPretext):
                        f"an integer in [1, {cell}] (the crop's cell of augment.crop_size / method.grid)")
     check_config_value(c, "method.channel_jitter", lambda v: v >= 0, "a non-negative number")
     for key in ("tile_dim", "hidden_dim"):
-      check_config_value(c, f"head.{key}", lambda v: isinstance(v, int) and v > 0, "a positive integer")
+      check_config_value(c, f"head.{key}", is_positive_int, "a positive integer")
     total = math.factorial(self.num_tiles)
     check_config_value(c, "method.num_permutations", lambda v: isinstance(v, int) and 2 <= v <= total,
                        f"an integer in [2, {total}] (the {self.num_tiles}! orders of the tiles)")
@@ -134,17 +134,21 @@ class Jigsaw(SpatialPretext):
     return JigsawNet(self.config.model, self.config.head, self.num_tiles, self.config.method.num_permutations,
                      rngs=rngs)
 
-  def init_state(self, model, key):
+  @property
+  def permutations(self) -> np.ndarray:
+    """[P, T] the run's permutation set (`hamming_permutations` of the config)."""
     m = self.config.method
-    return {"permutations": jnp.asarray(hamming_permutations(self.num_tiles, m.num_permutations,
-                                                             m.permutation_seed))}
+    return hamming_permutations(self.num_tiles, m.num_permutations, m.permutation_seed)
 
-  def puzzles(self, key, images, permutations, recipe):
-    """(shuffled, standardized tiles [B, T, t, t, C], permutation labels [B]) of raw images."""
+  def init_state(self, model, key):
+    return {"permutations": jnp.asarray(self.permutations)}
+
+  def puzzles(self, key, images, permutations, train: bool = True):
+    """(shuffled, standardized tiles [B, T, t, t, C], permutation labels [B]) of raw images, cut from
+    an augmented view (`train`) or the evaluation view."""
     m = self.config.method
     k_aug, k_cut, k_jit, k_perm = jax.random.split(key, 4)
-    x = augment_batch(k_aug, images, recipe) if recipe is not None else eval_transform(images, self.config.augment)
-    tiles = cut_tiles(k_cut, x, m.grid, m.tile_size)
+    tiles = cut_tiles(k_cut, self.view(k_aug, images, train), m.grid, m.tile_size)
     b = tiles.shape[0]
     tiles = standardize(channel_jitter(k_jit, tiles, m.channel_jitter))
     labels = jax.random.randint(k_perm, (b,), 0, permutations.shape[0])
@@ -152,7 +156,7 @@ class Jigsaw(SpatialPretext):
     return jnp.take_along_axis(tiles, order[:, :, None, None, None], axis=1), labels
 
   def loss(self, model, batch, method_state, key, step, target=None):
-    tiles, labels = self.puzzles(key, batch["image"], method_state["permutations"], self.config.augment)
+    tiles, labels = self.puzzles(key, batch["image"], method_state["permutations"])
     logits, features = model(tiles, train=True)
     logits = logits.astype(jnp.float32)
     loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
@@ -162,9 +166,7 @@ class Jigsaw(SpatialPretext):
   def heldout(self, model, inputs, key) -> dict:
     """{"pretext_accuracy": (puzzles solved, images)}: one puzzle per held-out image (evaluation view,
     random tiles and permutation from `key`); padding rows (all zeros) are not counted."""
-    permutations = jnp.asarray(hamming_permutations(self.num_tiles, self.config.method.num_permutations,
-                                                    self.config.method.permutation_seed))
-    tiles, labels = self.puzzles(key, inputs["image"], permutations, None)
+    tiles, labels = self.puzzles(key, inputs["image"], jnp.asarray(self.permutations), train=False)
     logits, _ = model(tiles, train=False)
-    real = self.real_rows(inputs["image"])
+    real = real_rows(inputs["image"])
     return {"pretext_accuracy": (jnp.sum((jnp.argmax(logits, -1) == labels) * real), jnp.sum(real))}

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from sslax.augment import augment_batch, eval_transform
 from sslax.config import check_config_value
 from sslax.data.modality import Images
-from sslax.eval import KNN, HeldoutMetrics, LinearProbe
+from sslax.eval import KNN, HeldoutMetrics, LinearProbe, real_rows
 from sslax.eval.layer_probe import LayerProbe
 from sslax.eval.reconstruction import Reconstructions
 from sslax.losses.masked_image import patchify, unpatchify
@@ -75,7 +75,7 @@ class MaskedImageMethod(Method):
     views = eval_transform(inputs["image"], self.config.augment)
     pred, _, mask = self.predict(model, views, key)
     per_image = self.per_image_loss(pred, self.targets(patchify(views, model.encoder.patch_size)), mask)
-    real = jnp.any(inputs["image"] != 0, axis=(1, 2, 3)).astype(jnp.float32)
+    real = real_rows(inputs["image"])
     return {"reconstruction_loss": (jnp.sum(per_image * real), jnp.sum(real))}
 
   def to_patch_pixels(self, pred: jax.Array, patches: jax.Array) -> jax.Array:

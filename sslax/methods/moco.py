@@ -28,6 +28,26 @@ def enqueue(queue: jax.Array, keys: jax.Array, ptr: jax.Array) -> tuple[jax.Arra
   return queue, (ptr + n) % size
 
 
+def init_queues(key: jax.Array, size: int, dim: int) -> dict[str, jax.Array]:
+  """Two FIFO queues [2, size, dim] (one per view) and their write pointer; as the reference, the
+  queues start as random unit vectors."""
+  return {"queue": l2_normalize(jax.random.normal(key, (2, size, dim), jnp.float32)),
+          "queue_ptr": jnp.zeros((), jnp.int32)}
+
+
+def two_queue_loss(queries, keys, state, *, temperature: float, block_size: int | None = None):
+  """MoCo v2+'s symmetrized InfoNCE with a queue per view: queries of view 0 against the keys of
+  view 1 and queue 1, queries of view 1 against the keys of view 0 and queue 0; then both views'
+  keys enter their queues (`init_queues` state). queries, keys: pairs of [N, D].
+
+  Returns (loss, accuracy, new state)."""
+  queue = state["queue"]
+  l1, aux1 = moco_loss(queries[0], keys[1], queue[1], temperature=temperature, block_size=block_size)
+  l2, aux2 = moco_loss(queries[1], keys[0], queue[0], temperature=temperature, block_size=block_size)
+  new_queue, ptr = enqueue(queue, l2_normalize(jnp.stack(keys)), state["queue_ptr"])
+  return (l1 + l2) / 2, (aux1["accuracy"] + aux2["accuracy"]) / 2, {"queue": new_queue, "queue_ptr": ptr}
+
+
 @register("moco")
 class MoCo(MomentumMixin, TwoViewMethod):
   card = MethodCard(
@@ -61,10 +81,7 @@ class MoCo(MomentumMixin, TwoViewMethod):
   def init_state(self, model, key):
     if self.config.method.version == "v3":
       return {}
-    shape = (2, self.config.method.queue_size, self.config.projector.out_dim)
-    # As the reference: the queue starts as random unit vectors.
-    return {"queue": l2_normalize(jax.random.normal(key, shape, jnp.float32)),
-            "queue_ptr": jnp.zeros((), jnp.int32)}
+    return init_queues(key, self.config.method.queue_size, self.config.projector.out_dim)
 
   def loss(self, model, batch, method_state, key, step, target=None):
     x, z, n = self.online_and_views(model, batch, key)
@@ -76,9 +93,6 @@ class MoCo(MomentumMixin, TwoViewMethod):
       p = model.predict(z, train=True)
       loss, aux = moco_v3_loss(p[:n], p[n:], k[:n], k[n:], temperature=temperature, block_size=block)
       return loss, {**aux, **collapse_metrics(z[:n])}, method_state
-    queue = method_state["queue"]
-    l1, aux1 = moco_loss(z[:n], k[n:], queue[1], temperature=temperature, block_size=block)
-    l2, aux2 = moco_loss(z[n:], k[:n], queue[0], temperature=temperature, block_size=block)
-    new_queue, ptr = enqueue(queue, l2_normalize(jnp.stack([k[:n], k[n:]])), method_state["queue_ptr"])
-    aux = {"accuracy": (aux1["accuracy"] + aux2["accuracy"]) / 2, **collapse_metrics(z[:n])}
-    return (l1 + l2) / 2, aux, {"queue": new_queue, "queue_ptr": ptr}
+    loss, accuracy, method_state = two_queue_loss((z[:n], z[n:]), (k[:n], k[n:]), method_state,
+                                                  temperature=temperature, block_size=block)
+    return loss, {"accuracy": accuracy, **collapse_metrics(z[:n])}, method_state

@@ -25,7 +25,7 @@ from flax import nnx
 
 from sslax.config import check_config_value
 from sslax.data.modality import Images
-from sslax.eval import KNN, HeldoutMetrics, LinearProbe
+from sslax.eval import KNN, HeldoutMetrics, LinearProbe, real_rows
 from sslax.eval.collapse import collapse_metrics
 from sslax.eval.layer_probe import LayerProbe
 from sslax.eval.likelihood import PixelBaselines, Samples
@@ -107,7 +107,7 @@ class PixelCNNMethod(Method):
     """{"bits_per_dim": (sum over images, images)}; padding rows (all zeros) are not counted."""
     pixels = _pixels(inputs["image"])
     logits, _ = model(pixels, train=False)
-    real = jnp.any(pixels != 0, axis=(1, 2, 3)).astype(jnp.float32)
+    real = real_rows(pixels)
     return {"bits_per_dim": (jnp.sum(bits_per_dim(logits, pixels) * real), jnp.sum(real))}
 
   def sample(self, model, key, canvas) -> jax.Array:

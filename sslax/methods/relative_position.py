@@ -23,9 +23,9 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from sslax.augment import augment_batch, eval_transform
 from sslax.augment.tiles import cut_tiles, standardize
-from sslax.config import check_config_value
+from sslax.config import check_config_value, is_positive_int
+from sslax.eval import real_rows
 from sslax.eval.collapse import collapse_metrics
 from sslax.methods.base import MethodCard, register
 from sslax.methods.spatial_pretext import SpatialPretext
@@ -83,7 +83,7 @@ class RelativePosition(SpatialPretext):
     cell = self.check_square_crop(GRID)
     check_config_value(c, "method.patch_size", lambda v: isinstance(v, int) and 0 < v <= cell,
                        f"an integer in [1, {cell}] (the cell of augment.crop_size / 3)")
-    check_config_value(c, "head.hidden_dim", lambda v: isinstance(v, int) and v > 0, "a positive integer")
+    check_config_value(c, "head.hidden_dim", is_positive_int, "a positive integer")
     check_config_value(c, "head.num_layers", lambda v: isinstance(v, int) and v >= 1, "a positive integer")
 
   def build_model(self, rngs: nnx.Rngs) -> RelativePositionNet:
@@ -92,8 +92,7 @@ class RelativePosition(SpatialPretext):
   def patches(self, key, images, train: bool = True) -> jax.Array:
     """The 9 standardized patches [B, 9, p, p, C] of each image (augmented view, or the evaluation view)."""
     k_aug, k_cut = jax.random.split(key)
-    x = augment_batch(k_aug, images, self.config.augment) if train else eval_transform(images, self.config.augment)
-    return standardize(cut_tiles(k_cut, x, GRID, self.config.method.patch_size))
+    return standardize(cut_tiles(k_cut, self.view(k_aug, images, train), GRID, self.config.method.patch_size))
 
   def _logits_and_loss(self, model, patches, train):
     logits, features = model(patches, train=train)
@@ -110,5 +109,5 @@ class RelativePosition(SpatialPretext):
     """{"pretext_accuracy": (pairs placed right, pairs)} over the 8 pairs of every held-out image
     (evaluation view, patch offsets from `key`); padding rows (all zeros) are not counted."""
     _, correct, _ = self._logits_and_loss(model, self.patches(key, inputs["image"], train=False), False)
-    real = jnp.repeat(self.real_rows(inputs["image"]), len(NEIGHBOURS))
+    real = jnp.repeat(real_rows(inputs["image"]), len(NEIGHBOURS))
     return {"pretext_accuracy": (jnp.sum(correct * real), jnp.sum(real))}

@@ -4,9 +4,8 @@ as the tiles were (`sslax.augment.tiles.standardize`)."""
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
-from sslax.augment import eval_transform
+from sslax.augment import augment_batch, eval_transform
 from sslax.augment.tiles import standardize
 from sslax.config import check_config_value
 from sslax.eval import KNN, HeldoutMetrics, LinearProbe
@@ -28,6 +27,11 @@ class SpatialPretext(Method):
                        "a square crop (H == W)")
     return int(self.config.augment.crop_size[0]) // grid
 
+  def view(self, key: jax.Array, images: jax.Array, train: bool) -> jax.Array:
+    """The image the tiles are cut from: an augmented view (`augment`, from `key`) in training, the
+    evaluation view otherwise."""
+    return augment_batch(key, images, self.config.augment) if train else eval_transform(images, self.config.augment)
+
   def whole_image(self, inputs) -> jax.Array:
     """The evaluation view of `inputs["image"]`, standardized per image and channel."""
     return standardize(eval_transform(inputs["image"], self.config.augment))
@@ -38,11 +42,6 @@ class SpatialPretext(Method):
 
   def layer_features(self, model, inputs) -> dict[str, jax.Array]:
     return resnet_stage_features(model.encoder, self.whole_image(inputs))
-
-  @staticmethod
-  def real_rows(images: jax.Array) -> jax.Array:
-    """[B] 1.0 for real held-out rows, 0.0 for padding rows (all zeros)."""
-    return jnp.any(images != 0, axis=(1, 2, 3)).astype(jnp.float32)
 
   def evaluators(self):
     return (KNN(), LinearProbe(), LayerProbe(), HeldoutMetrics())

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from sslax.augment import eval_transform
-from sslax.config import check_config_value
+from sslax.config import check_config_value, is_positive_int
 from sslax.eval import KNN, LinearProbe
 from sslax.eval.clusters import ClusterNMI
 from sslax.eval.collapse import collapse_metrics
@@ -77,12 +77,11 @@ class SwAV(TwoViewMethod):
 
   def check_config(self):
     m, c = "method.", self.config
-    positive_int = lambda v: isinstance(v, int) and v > 0  # noqa: E731
     nonneg_int = lambda v: isinstance(v, int) and v >= 0  # noqa: E731
-    check_config_value(c, m + "num_prototypes", positive_int, "a positive integer")
+    check_config_value(c, m + "num_prototypes", is_positive_int, "a positive integer")
     check_config_value(c, m + "temperature", lambda v: v > 0, "a positive number")
     check_config_value(c, m + "epsilon", lambda v: v > 0, "a positive number")
-    check_config_value(c, m + "sinkhorn_iterations", positive_int, "a positive integer")
+    check_config_value(c, m + "sinkhorn_iterations", is_positive_int, "a positive integer")
     check_config_value(c, m + "num_local_crops", nonneg_int, "a non-negative integer")
     check_config_value(c, m + "freeze_prototypes_steps", nonneg_int, "a non-negative integer")
     check_config_value(c, m + "queue_start_step", nonneg_int, "a non-negative integer")
@@ -124,9 +123,8 @@ class SwAV(TwoViewMethod):
   def loss(self, model, batch, method_state, key, step, target=None):
     m = self.config.method
     k_views, k_local = jax.random.split(key)
-    v1, v2 = self.make_views(batch, k_views)
-    n = v1.shape[0]
-    embedding, _ = model.embed(jnp.concatenate([v1, v2], axis=0))
+    _, z, n = self.online_and_views(model, batch, k_views)
+    embedding = l2_normalize(z.astype(jnp.float32))
     freeze = step < m.freeze_prototypes_steps
     scores = [model.scores(embedding, freeze).reshape(2, n, -1)]
     if m.num_local_crops:
