@@ -23,10 +23,10 @@ split: recordings with index 0-4 of each speaker and digit are test.
 """
 import ml_collections
 
+from fsdd_common import set_fsdd
 from sslax.config import base_config, pretrained_fields
 
 VARIANTS = ("base", "cpu", "full", "smoke")
-FSDD = "../shared/data/fsdd/recordings"
 
 
 def _model(dim, depth, heads, mlp, conv_layers, final_dim, groups, num_vars, pos_kernel, pos_groups, drop):
@@ -49,14 +49,7 @@ def get_config(arg: str | None = None):
       "feature_penalty_weight": 10.0, "mask_prob": 0.65, "mask_length": 10, "min_masks": 2,
       "gumbel_temperature": (2.0, 0.5, 0.999995)})
   c.audio = ml_collections.ConfigDict({"crop_samples": 8000})
-  c.data.source = "audio_folder"
-  c.data.paths = {"train": FSDD, "test": FSDD}
-  c.data.split_filter = {"train": "index>=5", "test": "index<5"}
-  c.data.filename_pattern = r"(?P<label>\d+)_(?P<speaker>[^_]+)_(?P<index>\d+)\.wav"
-  c.data.labels_csv = ml_collections.FieldReference(None, field_type=str)
-  c.data.sample_rate, c.data.max_samples = 8000, 18432
-  c.eval.extra_labels = ("speaker",)
-  c.eval.feature_layer = "last"
+  set_fsdd(c)
   c.optim.name, c.optim.schedule, c.optim.scale_lr_with_batch = "adamw", "linear", False
   c.optim.b1, c.optim.b2, c.optim.eps, c.optim.weight_decay = 0.9, 0.98, 1e-6, 0.01
   c.monitor.collapse_std_ratio, c.monitor.collapse_rank = 0.0, 0.0  # pooled context: logged, no alarm

@@ -169,9 +169,14 @@ def bad_wav_files() -> dict[str, bytes]:
 
 def wav2vec2_smoke_config(folder, data_dir, **overrides):
   """`experiments/wav2vec2_fsdd.py:smoke` on a generated wav folder."""
+  return speech_smoke_config("wav2vec2", folder, data_dir, **overrides)
+
+
+def speech_smoke_config(method, folder, data_dir, **overrides):
+  """`experiments/<method>_fsdd.py:smoke` on a generated wav folder."""
   from sslax.config import load_config
 
-  config = load_config(os.path.join(ROOT, "experiments", "wav2vec2_fsdd.py:smoke"))
+  config = load_config(os.path.join(ROOT, "experiments", f"{method}_fsdd.py:smoke"))
   config.unlock()
   config.data.paths = {"train": str(folder), "test": str(folder)}
   config.data.data_dir = str(data_dir)

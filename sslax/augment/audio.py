@@ -71,15 +71,24 @@ def span_mask(key: jax.Array, lengths: jax.Array, num_frames: int, *, mask_prob:
   u = jax.random.uniform(k_num, (b,))
   num_spans = jnp.floor(mask_prob * lengths / mask_length + u).astype(jnp.int32)
   num_spans = jnp.minimum(jnp.maximum(num_spans, min_masks), num_starts)
+  covered = spans_from_starts(k_start, num_starts, num_spans, num_frames, mask_length)
+  return covered & (jnp.arange(num_frames)[None, :] < lengths[:, None])
+
+
+def spans_from_starts(key: jax.Array, num_starts: jax.Array, num_spans: jax.Array, num_frames: int,
+                      span: int) -> jax.Array:
+  """[B, T] bool: frames covered by `num_spans` [B] spans of `span` frames whose starts are drawn
+  without replacement from frames [0, num_starts) [B] (spans may overlap)."""
+  b = num_starts.shape[0]
   # without replacement: the num_spans smallest of i.i.d. uniform scores over the possible starts
   frames = jnp.arange(num_frames)
-  scores = jnp.where(frames[None, :] < num_starts[:, None], jax.random.uniform(k_start, (b, num_frames)), 2.0)
+  scores = jnp.where(frames[None, :] < num_starts[:, None], jax.random.uniform(key, (b, num_frames)), 2.0)
   rank = jnp.argsort(jnp.argsort(scores, axis=1), axis=1)
   starts = rank < num_spans[:, None]  # [B, T] bool at chosen start frames
-  # frame t is masked when a start lies in (t - M, t]
-  window = jnp.ones((mask_length,), jnp.int32)
+  # frame t is covered when a start lies in (t - span, t]
+  window = jnp.ones((span,), jnp.int32)
   covered = jax.vmap(lambda s: jnp.convolve(s.astype(jnp.int32), window, mode="full")[:num_frames])(starts)
-  return (covered > 0) & (frames[None, :] < lengths[:, None])
+  return covered > 0
 
 
 def sample_negatives(key: jax.Array, mask: jax.Array, num_negatives: int) -> tuple[jax.Array, jax.Array]:

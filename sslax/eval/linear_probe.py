@@ -19,6 +19,13 @@ def _standardize(train_x, test_x):
   return (train_x - mean) / std, (test_x - mean) / std
 
 
+def _logits(params, x):
+  """x [N, D] -> x W + b; x [N, L, D] (layers) -> (sum_l softmax(a)_l x_l) W + b, SUPERB's weighted sum."""
+  if x.ndim == 3:
+    x = jnp.einsum("nld,l->nd", x, jax.nn.softmax(params[2]))
+  return x @ params[0] + params[1]
+
+
 @partial(jax.jit, static_argnames=("num_classes", "steps"))
 def _fit(x, y, w, l2, tol, *, num_classes: int, steps: int):
   """(params, iterations run): L-BFGS until the gradient's L2 norm is below `tol` or `steps` ran.
@@ -26,10 +33,12 @@ def _fit(x, y, w, l2, tol, *, num_classes: int, steps: int):
   Minimizes the `w`-weighted mean cross-entropy + l2 * ||W||^2. The probe's fits on a part of the
   train split zero the weights of the other rows instead of slicing them out, so every fit of one
   probe has one shape and compiles once."""
-  params = (jnp.zeros((x.shape[1], num_classes), jnp.float32), jnp.zeros((num_classes,), jnp.float32))
+  params = (jnp.zeros((x.shape[-1], num_classes), jnp.float32), jnp.zeros((num_classes,), jnp.float32))
+  if x.ndim == 3:  # the layer weights' logits, uniform at the start
+    params = (*params, jnp.zeros((x.shape[1],), jnp.float32))
 
   def objective(p):
-    logits = x @ p[0] + p[1]
+    logits = _logits(p, x)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, y)
     return jnp.sum(w * ce) / jnp.sum(w) + l2 * jnp.sum(jnp.square(p[0]))
 
@@ -56,7 +65,8 @@ def _fit(x, y, w, l2, tol, *, num_classes: int, steps: int):
 def fit_logistic_regression(x: np.ndarray, y: np.ndarray, num_classes: int, l2: float,
                             steps: int = 500, tol: float = 1e-5, weights: np.ndarray | None = None
                             ) -> tuple[jax.Array, jax.Array]:
-  """Full-batch L-BFGS (optax.lbfgs) on mean cross-entropy + l2 * ||W||^2; returns (W [D, K], b [K]).
+  """Full-batch L-BFGS (optax.lbfgs) on mean cross-entropy + l2 * ||W||^2; returns (W [D, K], b [K]),
+  and for x [N, L, D] (L layers) also the layer weights' logits a [L] of the weighted sum.
 
   `weights` ([N], default all ones) weight each row's cross-entropy in the mean; rows of weight 0
   take no part. Runs until the gradient's L2 norm is below `tol` (stricter than scikit-learn's
@@ -71,7 +81,7 @@ def fit_logistic_regression(x: np.ndarray, y: np.ndarray, num_classes: int, l2: 
 
 @jax.jit
 def _weighted_accuracy(params, x, y, w):
-  correct = jnp.argmax(x @ params[0] + params[1], -1) == y
+  correct = jnp.argmax(_logits(params, x), -1) == y
   return jnp.sum(jnp.where(w > 0, correct, False)) / jnp.sum(w > 0)
 
 
@@ -90,16 +100,22 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
   refit on the whole train split and scored once on the test split. Each fit
   runs L-BFGS to a gradient norm below `tol`, at most `steps` iterations.
 
+  Features [N, L, D] are L layers of one width: each layer is standardized, and
+  the classifier reads their weighted sum with softmax weights learned with it
+  (SUPERB's featurizer: Yang et al. 2021, s3prl `Featurizer`).
+
   Args:
-    train_x: [N, D] features; train_y: [N] int labels; test_x/test_y likewise.
+    train_x: [N, D] (or [N, L, D]) features; train_y: [N] int labels; test_x/test_y likewise.
 
   Returns:
-    {"top1": test accuracy, "l2": chosen strength, "val_top1": its validation accuracy}.
+    {"top1": test accuracy, "l2": chosen strength, "val_top1": its validation accuracy}, and for
+    layers "layer_weights": the softmax weights (list of L floats).
   """
   if len(train_x) == 0 or len(test_x) == 0:
     raise ValueError(f"linear_probe: expected non-empty splits, got {len(train_x)} train and {len(test_x)} test")
-  if train_x.ndim != 2 or test_x.shape[1:] != train_x.shape[1:]:
-    raise ValueError(f"linear_probe: expected [N, D] features of equal D, got {train_x.shape} and {test_x.shape}")
+  if train_x.ndim not in (2, 3) or test_x.shape[1:] != train_x.shape[1:]:
+    raise ValueError(f"linear_probe: expected [N, D] (or [N, layers, D]) features of equal trailing shape, got "
+                     f"{train_x.shape} and {test_x.shape}")
   num_classes = int(max(train_y.max(), test_y.max())) + 1
   train_x, test_x = _standardize(np.asarray(train_x, np.float64), np.asarray(test_x, np.float64))
   # on the device once, in the fits' dtype: the five fits and four scores below reuse them
@@ -116,7 +132,10 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
     scores[l2] = _accuracy(p, train_x, train_y, is_val)
   best = max(scores, key=lambda k: (scores[k], k))
   p = fit_logistic_regression(train_x, train_y, num_classes, best, steps, tol)
-  return {"top1": _accuracy(p, test_x, test_y), "l2": float(best), "val_top1": scores[best]}
+  out = {"top1": _accuracy(p, test_x, test_y), "l2": float(best), "val_top1": scores[best]}
+  if train_x.ndim == 3:
+    out["layer_weights"] = [float(w) for w in jax.nn.softmax(p[2])]
+  return out
 
 
 @dataclasses.dataclass(frozen=True)

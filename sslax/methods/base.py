@@ -55,7 +55,8 @@ from sslax.eval import KNN, LinearProbe
 
 _REGISTRY: dict[str, type] = {}
 # modules of this package that hold shared parts, not a method
-_NOT_METHODS = {"base", "two_view", "language", "downstream", "image_text", "masked_image", "spatial_pretext"}
+_NOT_METHODS = {"base", "two_view", "language", "downstream", "image_text", "masked_image", "spatial_pretext",
+               "speech_frames"}
 
 
 def register(name: str) -> Callable[[type], type]:

@@ -14,7 +14,9 @@ from flax import nnx
 from sslax.augment.audio import normalize, random_crop, sample_negatives, span_mask
 from sslax.config import check_config_value
 from sslax.data.modality import Audio
+from sslax.eval import KNN, LinearProbe
 from sslax.eval.collapse import collapse_metrics
+from sslax.eval.layer_probe import LayerProbe
 from sslax.losses.wav2vec2 import (codebook_diversity_loss, codebook_perplexity, feature_penalty,
                                    gumbel_temperature, wav2vec2_contrastive_loss)
 from sslax.methods.base import Method, MethodCard, register
@@ -121,3 +123,12 @@ class Wav2Vec2Method(Method):
   def features(self, model: Wav2Vec2, inputs) -> jax.Array:
     return pooled_features(model, inputs["audio"].astype(jnp.float32), inputs["length"],
                            self.config.eval.get("feature_layer", "last"))
+
+  def layer_features(self, model: Wav2Vec2, inputs) -> dict[str, jax.Array]:
+    """The Transformer's input ("input") and each layer's output, mean-pooled over valid frames."""
+    audio, lengths = inputs["audio"].astype(jnp.float32), inputs["length"]
+    _, feats = model.encode(normalize(audio, lengths), lengths)
+    return {k: masked_mean(v, feats["valid"]) for k, v in feats.items() if k == "input" or k.startswith("layer_")}
+
+  def evaluators(self):
+    return (KNN(), LinearProbe(), LayerProbe(weighted_sum=True))

@@ -166,7 +166,8 @@ class Wav2Vec2(nnx.Module):
                depth: int = 12, num_heads: int = 12, mlp_dim: int = 3072, final_dim: int = 256,
                latent_groups: int = 2, latent_vars: int = 320, pos_conv_kernel: int = 128,
                pos_conv_groups: int = 16, dropout: float = 0.1, dropout_input: float = 0.1,
-               dropout_features: float = 0.1, feature_grad_mult: float = 0.1, rngs: nnx.Rngs):
+               dropout_features: float = 0.1, feature_grad_mult: float = 0.1, quantize: bool = True,
+               rngs: nnx.Rngs):
     self.feature_encoder = FeatureEncoder(conv_layers, mode=extractor_mode, rngs=rngs)
     c = self.feature_encoder.num_features
     self.conv_layers = self.feature_encoder.conv_layers
@@ -176,8 +177,9 @@ class Wav2Vec2(nnx.Module):
     self.pos_conv = PositionalConv(dim, pos_conv_kernel, pos_conv_groups, rngs=rngs)
     self.encoder_norm = nnx.LayerNorm(dim, epsilon=1e-5, rngs=rngs)
     self.encoder = TransformerEncoder(dim, depth, num_heads, mlp_dim, pre_norm=False, dropout=dropout, rngs=rngs)
-    self.quantizer = GumbelQuantizer(c, latent_groups, latent_vars, final_dim, rngs=rngs)
-    self.project_q = nnx.Linear(final_dim, final_dim, rngs=rngs)
+    # quantize=False: no quantizer (HuBERT's targets are cluster ids, `sslax.models.hubert`)
+    self.quantizer = GumbelQuantizer(c, latent_groups, latent_vars, final_dim, rngs=rngs) if quantize else None
+    self.project_q = nnx.Linear(final_dim, final_dim, rngs=rngs) if quantize else None
     self.final_proj = nnx.Linear(dim, final_dim, rngs=rngs)
     self.rates = (dropout_input, dropout_features)
     self.feature_grad_mult = feature_grad_mult
@@ -192,9 +194,11 @@ class Wav2Vec2(nnx.Module):
     return z, valid
 
   def _context(self, x, valid, key=None):
+    """(c [B, T, D], {"input": the Transformer's input, "layer_<i>": each layer's output})."""
     x = jnp.where(valid[..., None], x, 0.0)  # padding frames carry no signal into the convolution
     x = self.encoder_norm(x + self.pos_conv(x))
-    return self.encoder(x, valid, key)
+    c, layers = self.encoder(x, valid, key)
+    return c, {"input": x, **layers}
 
   def __call__(self, audio: jax.Array, lengths: jax.Array, mask: jax.Array, *, tau: jax.Array | float,
                key: jax.Array | None = None) -> dict[str, jax.Array]:
@@ -223,7 +227,8 @@ class Wav2Vec2(nnx.Module):
             "features": z, "valid": valid}
 
   def encode(self, audio: jax.Array, lengths: jax.Array, *, key: jax.Array | None = None):
-    """Unmasked context: (c [B, T, D], {"valid": [B, T] bool, "layer_<i>": [B, T, D], "conv": [B, T, C]})."""
+    """Unmasked context: (c [B, T, D], {"valid": [B, T] bool, "conv": [B, T, C], "input": [B, T, D] (the
+    Transformer's input, SUPERB's layer 0), "layer_<i>": [B, T, D]})."""
     z, valid = self._features(audio, lengths)
     x = dropout(self.post_extract_proj(self.layer_norm(z)), self.rates[0], key)
     c, features = self._context(x, valid)

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The frame-level speech methods on the Free Spoken Digit Dataset, every figure of the RESULTS.md
+# section "Speech methods on spoken digits":
+#   bash experiments/run_speech_fsdd.sh [runs/speech_fsdd] [methods...]
+# per method: pretrain (cpu budget) -> probes (digit, speaker; last layer, every layer, SUPERB's
+# weighted sum) -> the same probes of the same network at random init; then the table, with the
+# MFCC baseline (needs the [audio] extra). wav2vec 2.0 is listed for its weighted-layer probe.
+set -euo pipefail
+DIR=${1:-runs/speech_fsdd}
+shift || true
+METHODS=${*:-mockingjay tera apc hubert wav2vec2}
+mkdir -p "$DIR"
+for m in $METHODS; do
+  CONFIG=experiments/${m}_fsdd.py:cpu
+  sslax train --config "$CONFIG" --workdir "$DIR/$m" --no_progress
+  sslax eval --config "$CONFIG" --random_init --output "$DIR/${m}_random_init.json" > /dev/null
+done
+[ -f "$DIR/mfcc.json" ] || python experiments/fsdd_mfcc_baseline.py --output "$DIR/mfcc.json" > /dev/null
+python experiments/speech_fsdd_table.py "$DIR"

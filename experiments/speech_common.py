@@ -1,0 +1,52 @@
+"""What the filterbank-frame speech configs share (APC, Mockingjay, TERA on FSDD).
+
+Front end (`fbank`): 40 log-mel bands of 25 ms windows (200 samples in a
+256-point FFT) every 10 ms at 8 kHz, per-utterance CMVN: s3prl's 80 bands
+are for 16 kHz, and at 8 kHz 80 Slaney bands would leave the lowest ones
+narrower than an FFT bin.
+
+Variants:
+  smoke  a 1-layer model of width 32 on the tests' generated wav folder, 3 steps.
+  cpu    3 layers of width 128 on 1 s crops (101 frames), batch 32, AdamW;
+         the steps are each config's.
+"""
+import ml_collections
+
+from fsdd_common import set_fsdd
+from sslax.config import base_config
+
+VARIANTS = ("cpu", "smoke")
+
+
+def frame_config(method: dict, model: dict, arg: str | None, *, cpu_steps: int, lr: float):
+  arg = arg or "cpu"
+  if arg not in VARIANTS:
+    raise ValueError(f"config arg: expected one of {list(VARIANTS)}, got {arg!r}")
+  c = base_config()
+  for image_only in ("augment", "augment_view2", "projector"):
+    del c[image_only]
+  c.method = ml_collections.ConfigDict(method)
+  c.model = ml_collections.ConfigDict(model)
+  c.audio = ml_collections.ConfigDict({"crop_samples": 8000})
+  c.fbank = ml_collections.ConfigDict({"kind": "log_mel", "n_fft": 256, "win_length": 200, "hop_length": 80,
+                                       "n_mels": 40, "fmin": 0.0, "n_mfcc": 13, "cmvn": True})
+  set_fsdd(c)
+  c.optim.name, c.optim.scale_lr_with_batch = "adamw", False
+  c.optim.b1, c.optim.b2, c.optim.weight_decay, c.optim.grad_clip_norm = 0.9, 0.999, 0.01, 1.0
+  c.monitor.collapse_std_ratio, c.monitor.collapse_rank = 0.0, 0.0  # pooled frames: logged, no alarm
+  if arg == "cpu":
+    c.train.batch_size, c.train.num_steps = 32, cpu_steps
+    c.optim.lr, c.optim.warmup_steps = lr, cpu_steps // 10
+    c.train.log_every, c.train.checkpoint_every = 50, 500
+    c.eval.knn_k = 20
+  else:
+    c.model.dim, c.model.depth, c.model.dropout = 32, 1, 0.0
+    if "num_heads" in c.model:
+      c.model.num_heads, c.model.mlp_dim = 2, 64
+    if "mask_consecutive" in c.method:  # 21 frames: round(21 * 0.15 / 3) = 1 span (of 7: none)
+      c.method.mask_consecutive = 3
+    c.audio.crop_samples, c.data.max_samples = 1600, 2400
+    c.train.batch_size, c.train.num_steps, c.train.log_every, c.train.checkpoint_every = 8, 3, 1, 3
+    c.optim.lr, c.optim.warmup_steps = 1e-3, 1
+    c.eval.knn_k, c.eval.linear_probe, c.eval.batch_size = 5, False, 64
+  return c
