@@ -10,6 +10,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from sslax.losses.contrastive import l2_normalize
+
 
 def sinkhorn_knopp(scores: jax.Array, *, epsilon: float = 0.05, iterations: int = 3) -> jax.Array:
   """Soft codes Q [B, K] for prototype scores [B, K]: exp(scores / epsilon), then `iterations`
@@ -68,3 +70,28 @@ def swav_loss(scores: jax.Array, codes: jax.Array, *, temperature: float = 0.1
   entropy = -jnp.mean(jnp.sum(q * jnp.log(q + 1e-20), axis=-1))
   used = jnp.zeros(q.shape[-1], jnp.float32).at[jnp.argmax(q, -1).reshape(-1)].max(1.0)
   return loss, {"code_entropy": entropy, "code_usage": jnp.mean(used)}
+
+
+def hubert_loss(projected: jax.Array, label_embs: jax.Array, targets: jax.Array, weights: jax.Array, *,
+                temperature: float = 0.1) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """HuBERT's masked prediction (Hsu et al. 2021, eq. 2-3; fairseq `hubert.py` `compute_nce` with every
+  cluster as a candidate): logits cos(projected_t, e_k) / temperature over the K cluster
+  embeddings, cross-entropy against each frame's cluster id, mean over the weighted frames.
+
+  Args:
+    projected: [B, T, F] projected context. label_embs: [K, F].
+    targets: [B, T] int cluster ids. weights: [B, T] (the masked valid frames: unmasked weight 0,
+      HuBERT BASE).
+
+  Returns:
+    (loss, {"accuracy": top-1 on the weighted frames}).
+  """
+  p = l2_normalize(projected.astype(jnp.float32))
+  e = l2_normalize(label_embs.astype(jnp.float32))
+  logits = jnp.einsum("btf,kf->btk", p, e) / temperature
+  log_p = jax.nn.log_softmax(logits, -1)
+  nll = -jnp.take_along_axis(log_p, targets[..., None].astype(jnp.int32), -1)[..., 0]
+  w = weights.astype(jnp.float32)
+  n = jnp.maximum(jnp.sum(w), 1.0)
+  correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
+  return jnp.sum(nll * w) / n, {"accuracy": jnp.sum(correct * w) / n}

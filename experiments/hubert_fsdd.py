@@ -1,0 +1,32 @@
+"""HuBERT's first iteration on spoken digits (FSDD): wav2vec 2.0's `cpu` network (`wav2vec2_fsdd`)
+without the quantizer, predicting the k-means clusters (100, as the paper's first iteration) of
+39 MFCC numbers per 20 ms frame at the masked frames.
+
+Variants: smoke (the tests' generated folder, 3 steps), cpu (1,500 steps of batch 32, 1 s crops,
+wav2vec 2.0's optimizer). The paper's mask_prob 0.8 and span 10, temperature 0.1, feature
+penalty 10 in both.
+"""
+import ml_collections
+
+from wav2vec2_fsdd import get_config as wav2vec2_config
+
+VARIANTS = ("cpu", "smoke")
+
+
+def get_config(arg: str | None = None):
+  arg = arg or "cpu"
+  if arg not in VARIANTS:
+    raise ValueError(f"config arg: expected one of {list(VARIANTS)}, got {arg!r}")
+  c = wav2vec2_config(arg)
+  c.method = ml_collections.ConfigDict({
+      "name": "hubert", "num_clusters": 100, "temperature": 0.1, "mask_prob": 0.8, "mask_length": 10,
+      "min_masks": 2, "feature_penalty_weight": 10.0, "kmeans_frames": 100_000, "kmeans_iters": 50})
+  stride = 1
+  for layer in c.model.conv_layers:
+    stride *= layer[2]
+  # 13 MFCCs of 40 mel bands, 25 ms windows every conv frame (20 ms at 8 kHz), per-utterance CMVN
+  c.fbank = ml_collections.ConfigDict({"kind": "mfcc", "n_fft": 256, "win_length": 200, "hop_length": stride,
+                                       "n_mels": 40, "n_mfcc": 13, "fmin": 0.0, "cmvn": True})
+  if arg == "smoke":
+    c.method.num_clusters, c.method.kmeans_frames, c.method.kmeans_iters = 8, 2000, 5
+  return c
