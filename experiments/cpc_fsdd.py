@@ -1,0 +1,42 @@
+"""CPC on spoken digits (FSDD): CPC_audio's network at 8 kHz — 4 convolutions of 256 channels
+(kernels 10, 8, 4, 4; strides 5, 4, 2, 2: 10 ms frames), a GRU of 256, K = 12 linear predictors, 128
+negatives from the same utterance — on 1 s crops, batch 32, 1,500 steps of Adam lr 2e-4 as CPC_audio
+(`cpu`); `smoke` for the tests. Data as `fsdd_common`.
+"""
+import ml_collections
+
+from fsdd_common import set_fsdd
+from sslax.config import base_config
+
+VARIANTS = ("cpu", "smoke")
+
+
+def get_config(arg: str | None = None):
+  arg = arg or "cpu"
+  if arg not in VARIANTS:
+    raise ValueError(f"config arg: expected one of {list(VARIANTS)}, got {arg!r}")
+  c = base_config()
+  for image_only in ("augment", "augment_view2", "projector"):
+    del c[image_only]
+  c.method = ml_collections.ConfigDict({"name": "cpc", "num_predicts": 12, "num_negatives": 128,
+                                        "negatives": "utterance"})
+  c.model = ml_collections.ConfigDict({"name": "cpc", "conv_layers": ((256, 10, 5), (256, 8, 4), (256, 4, 2),
+                                                                      (256, 4, 2)), "hidden": 256})
+  c.audio = ml_collections.ConfigDict({"crop_samples": 8000})
+  set_fsdd(c)
+  c.optim.name, c.optim.scale_lr_with_batch, c.optim.weight_decay = "adamw", False, 0.0
+  c.optim.b1, c.optim.b2 = 0.9, 0.999
+  c.monitor.collapse_std_ratio, c.monitor.collapse_rank = 0.0, 0.0  # pooled context: logged, no alarm
+  if arg == "cpu":
+    c.train.batch_size, c.train.num_steps = 32, 1500
+    c.optim.lr, c.optim.warmup_steps = 2e-4, 100
+    c.train.log_every, c.train.checkpoint_every = 50, 500
+    c.eval.knn_k = 20
+  else:
+    c.model.conv_layers, c.model.hidden = ((32, 10, 5), (32, 8, 4), (32, 4, 2)), 32
+    c.method.num_predicts, c.method.num_negatives = 3, 8
+    c.audio.crop_samples, c.data.max_samples = 1600, 2400
+    c.train.batch_size, c.train.num_steps, c.train.log_every, c.train.checkpoint_every = 8, 3, 1, 3
+    c.optim.lr, c.optim.warmup_steps = 1e-3, 1
+    c.eval.knn_k, c.eval.linear_probe, c.eval.batch_size = 5, False, 64
+  return c

@@ -1,0 +1,61 @@
+"""CPC: the InfoNCE over future steps against NumPy, and negatives that are never the positive."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from helpers import log_softmax
+from sslax.losses.cpc import cpc_loss, sample_future_negatives
+
+
+@pytest.mark.parametrize("mode", ["utterance", "batch"])
+def test_cpc_loss_matches_numpy(mode):
+  rng = np.random.default_rng(0)
+  steps, b, t, c, n = 2, 3, 9, 4, 5
+  preds = rng.normal(size=(steps, b, t, c)).astype(np.float32)
+  z = rng.normal(size=(b, t, c)).astype(np.float32)
+  frames = np.array([9, 7, 4])
+  valid = np.arange(t)[None, :] < frames[:, None]
+  keys = jax.random.split(jax.random.key(0), steps)
+  negs = [np.asarray(sample_future_negatives(keys[i], jnp.asarray(frames), t, i + 1, n, mode)) for i in range(steps)]
+  loss, aux = cpc_loss(jnp.asarray(preds), jnp.asarray(z), jnp.asarray(valid), [jnp.asarray(x) for x in negs], mode)
+  flat = z.reshape(b * t, c)
+  per_k, acc_k = [], []
+  for i in range(steps):
+    k = i + 1
+    nll, hits = [], []
+    for bb in range(b):
+      for tt in range(t - k):
+        if not valid[bb, tt + k]:
+          continue
+        p = preds[i, bb, tt]
+        cands = flat[negs[i][bb, tt]] if mode == "batch" else z[bb, negs[i][bb, tt]]
+        logits = np.concatenate([[p @ z[bb, tt + k]], cands @ p])
+        nll.append(-log_softmax(logits)[0])
+        hits.append(np.argmax(logits) == 0)
+    per_k.append(np.mean(nll))
+    acc_k.append(np.mean(hits))
+  np.testing.assert_allclose(float(loss), np.mean(per_k), rtol=1e-5)
+  np.testing.assert_allclose(float(aux["accuracy"]), np.mean(acc_k), rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["utterance", "batch"])
+def test_negatives_are_never_the_positive(mode):
+  b, t, k, n = 4, 30, 3, 64
+  frames = np.array([30, 20, 8, 2])
+  idx = np.asarray(sample_future_negatives(jax.random.key(1), jnp.asarray(frames), t, k, n, mode))
+  assert idx.shape == (b, t - k, n)
+  pos = np.arange(k, t)[None, :, None]
+  if mode == "utterance":
+    for bb in range(b):
+      rows = np.arange(t - k) + k < frames[bb]  # anchors whose positive is a valid frame
+      assert not np.any(idx[bb][rows] == pos[0][rows]) and idx[bb].max() < frames[bb]
+      # uniform over the other valid frames: all of them drawn for the longest utterance
+      if frames[bb] == 30:
+        assert len(np.unique(idx[bb])) == 30
+  else:
+    flat_pos = np.arange(b)[:, None, None] * t + pos
+    valid = (np.arange(t)[None, :] < frames[:, None]).reshape(-1)
+    rows = (np.arange(t - k)[None, :] + k) < frames[:, None]
+    assert not np.any((idx == flat_pos)[rows]) and valid[idx].all()
+    assert len(np.unique(idx // t)) == b  # negatives come from every utterance
