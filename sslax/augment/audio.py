@@ -117,3 +117,26 @@ def sample_negatives(key: jax.Array, mask: jax.Array, num_negatives: int) -> tup
   draw = jnp.minimum(draw, jnp.maximum(n - 1, 0)[:, None, None])
   idx = jnp.take_along_axis(order[:, None, :], draw.reshape(b, 1, t * num_negatives), axis=2)
   return idx.reshape(b, t, num_negatives).astype(jnp.int32), n > 1
+
+
+def mu_law_encode(audio: jax.Array, channels: int = 256) -> jax.Array:
+  """Waveforms in [-1, 1] -> int32 classes in [0, channels) by mu-law companding (WaveNet, section
+  2.2; ibab/tensorflow-wavenet `mu_law_encode`): f(x) = sign(x) ln(1 + mu |x|) / ln(1 + mu), mu =
+  channels - 1, then quantized to `channels` levels.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> mu_law_encode(jnp.array([-1.0, 0.0, 1.0])).tolist()
+    [0, 128, 255]
+  """
+  mu = channels - 1
+  x = jnp.clip(audio.astype(jnp.float32), -1.0, 1.0)
+  y = jnp.sign(x) * jnp.log1p(mu * jnp.abs(x)) / jnp.log1p(float(mu))
+  return jnp.clip(jnp.floor((y + 1.0) / 2.0 * mu + 0.5), 0, mu).astype(jnp.int32)
+
+
+def mu_law_decode(classes: jax.Array, channels: int = 256) -> jax.Array:
+  """The inverse of `mu_law_encode`: int classes -> waveforms in [-1, 1]."""
+  mu = channels - 1
+  y = 2.0 * classes.astype(jnp.float32) / mu - 1.0
+  return jnp.sign(y) * ((1.0 + mu) ** jnp.abs(y) - 1.0) / mu

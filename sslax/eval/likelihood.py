@@ -6,6 +6,8 @@
 - `PixelBaselines`: the evaluator that reports both on the run's held-out split, so the model's
   `heldout/bits_per_dim` sits beside baselines computed on the same pixels.
 - `Samples`: draws `method.sample` into `<workdir>/samples.png`.
+- `MuLawUnigram` and `AudioSamples`: the same two for a waveform model (WaveNet): the training
+  split's mu-law class histogram scored on the held-out samples, and `<workdir>/samples.wav`.
 """
 from __future__ import annotations
 
@@ -120,3 +122,71 @@ class Samples:
     reconstruction_grid(rows, join(run.workdir, self.filename),
                         title=f"{method.name}: samples, step {int(jax.device_get(state.step))}")
     return {"samples/num_images": float(sum(len(r) for r in rows.values()))}
+
+
+@dataclasses.dataclass(frozen=True)
+class MuLawUnigram:
+  """Evaluator: bits per sample of the held-out split's valid samples after the first (the targets
+  `next_sample_nll` scores) under the training split's mu-law class histogram, add-`alpha`
+  smoothed: {"heldout/unigram_bits_per_sample": ...}; `log2(classes)` is the uniform model's."""
+  alpha: float = 1.0
+  batch_size: int = 256
+  monitor: bool = False
+
+  def __call__(self, run) -> dict[str, float]:
+    if run.data.heldout is None or run.data.train is None:
+      return {}
+    method = run.method
+    classes = int(run.config.model.classes)
+    transform = method.inputs.transform()
+
+    def ids(batch, start):
+      x, valid = jax.device_get(method.ids(batch["audio"], batch["length"]))
+      return np.asarray(x)[:, start:][np.asarray(valid)[:, start:]]
+
+    counts = np.full(classes, self.alpha)
+    for batch in eval_batches(run.data.train, batch_size=self.batch_size, transform=transform):
+      counts += np.bincount(ids(batch, 0), minlength=classes)
+    log_p = np.log2(counts) - np.log2(counts.sum())
+    total, count = 0.0, 0
+    for batch in eval_batches(run.data.heldout, batch_size=self.batch_size, transform=transform):
+      x = ids(batch, 1)
+      total, count = total - float(log_p[x].sum()), count + len(x)
+    return {"heldout/unigram_bits_per_sample": total / max(count, 1),
+            "heldout/uniform_bits_per_sample": math.log2(classes)}
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioSamples:
+  """Evaluator: `method.sample(model, key, n) -> [n]` mu-law ids for `seconds` of audio at
+  `data.sample_rate`, drawn from `config.seed` in one compiled program, decoded and written as
+  16-bit PCM `<workdir>/samples.wav`. Returns {"samples/seconds": seconds}."""
+  seconds: float = 2.0
+  filename: str = "samples.wav"
+  monitor: bool = False
+
+  def __call__(self, run) -> dict[str, float]:
+    import io
+
+    import scipy.io.wavfile
+
+    from etils import epath
+
+    from sslax.augment.audio import mu_law_decode
+
+    if run.workdir is None:
+      return {}
+    method, state, config = run.method, run.state, run.config
+    rate = int(config.data.sample_rate)
+    n = int(self.seconds * rate)
+
+    def fn(params, batch_stats, key, graphdef):
+      return mu_law_decode(method.sample(merge_model(graphdef, params, batch_stats), key, n),
+                           int(config.model.classes))
+
+    wave = np.asarray(jax.device_get(jax.jit(fn, static_argnums=(3,))(
+        state.params, state.batch_stats, jax.random.PRNGKey(config.seed), state.graphdef)))
+    buf = io.BytesIO()
+    scipy.io.wavfile.write(buf, rate, (np.clip(wave, -1, 1) * 32767).astype(np.int16))
+    epath.Path(join(run.workdir, self.filename)).write_bytes(buf.getvalue())
+    return {"samples/seconds": float(self.seconds)}
