@@ -127,7 +127,7 @@ class Samples:
 @dataclasses.dataclass(frozen=True)
 class MuLawUnigram:
   """Evaluator: bits per sample of the held-out split's valid samples after the first (the targets
-  `next_sample_nll` scores) under the training split's mu-law class histogram, add-`alpha`
+  `causal_lm_loss` scores) under the training split's mu-law class histogram, add-`alpha`
   smoothed: {"heldout/unigram_bits_per_sample": ...}; `log2(classes)` is the uniform model's."""
   alpha: float = 1.0
   batch_size: int = 256

@@ -23,6 +23,7 @@ from sslax.config import check_config_value, is_positive_int
 from sslax.eval import KNN, HeldoutMetrics, LinearProbe
 from sslax.eval.collapse import collapse_metrics
 from sslax.eval.layer_probe import LayerProbe
+from sslax.losses.language import causal_lm_loss
 from sslax.eval.likelihood import AudioSamples, MuLawUnigram
 from sslax.methods.base import MethodCard, register
 from sslax.methods.wav2vec2 import Wav2Vec2Method
@@ -32,26 +33,17 @@ from sslax.models.wavenet import WaveNet
 LN2 = math.log(2.0)
 
 
-def next_sample_nll(logits: jax.Array, ids: jax.Array, valid: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """(sum of -ln p(x_{t+1} | x_<=t) over the valid targets, their count): logits [B, T, K] at each
-  position, ids [B, T] int, valid [B, T] bool. Position t's logits score ids[:, t + 1]."""
-  log_p = jax.nn.log_softmax(logits[:, :-1].astype(jnp.float32), -1)
-  nll = -jnp.take_along_axis(log_p, ids[:, 1:, None], -1)[..., 0]
-  w = valid[:, 1:].astype(jnp.float32)
-  return jnp.sum(nll * w), jnp.sum(w)
-
-
 @register("wavenet")
 class WaveNetMethod(Wav2Vec2Method):
   card = MethodCard(
       family="autoregressive",
       paper="van den Oord et al. 2016, [WaveNet: A Generative Model for Raw Audio](https://arxiv.org/abs/1609.03499)",
       objective="$-\\log_2 p(x_{t+1} \\mid x_{\\le t})$ per sample, a 256-way softmax over mu-law classes",
-      loss="sslax.methods.wavenet.next_sample_nll",
+      loss="sslax.losses.language.causal_lm_loss",
       reference="ibab/tensorflow-wavenet (`mu_law_encode`, `WaveNetModel`, fast generation queues)",
       tests=("tests/test_speech_frames.py::test_smoke_pretrain_then_probe",
              "tests/test_wavenet.py::test_generation_equals_the_forward_pass_and_is_causal",
-             "tests/test_wavenet.py::test_nll_and_mu_law_match_numpy"),
+             "tests/test_wavenet.py::test_mu_law_matches_numpy"),
       results=("Speech methods on spoken digits", "MFCC", "WaveNet at random init", "WaveNet pretrained"))
 
   def check_config(self):
@@ -81,8 +73,7 @@ class WaveNetMethod(Wav2Vec2Method):
                                  self.config.audio.crop_samples)
     ids, valid = self.ids(audio, lengths)
     logits, layers = model.encode(ids)
-    total, count = next_sample_nll(logits, ids, valid)
-    loss = total / jnp.maximum(count, 1.0)
+    loss, _ = causal_lm_loss(logits, ids, valid)
     last = layers[f"layer_{len(model.blocks) - 1}"]
     return loss, {"bits_per_sample": loss / LN2, **collapse_metrics(masked_mean(last, valid))}, method_state
 
@@ -103,8 +94,8 @@ class WaveNetMethod(Wav2Vec2Method):
     """{"bits_per_sample": (sum, count)} over the valid next samples; padding rows (length 0) count
     nothing."""
     ids, valid = self.ids(inputs["audio"].astype(jnp.float32), inputs["length"])
-    total, count = next_sample_nll(model(ids), ids, valid)
-    return {"bits_per_sample": (total / LN2, count)}
+    loss, aux = causal_lm_loss(model(ids), ids, valid)
+    return {"bits_per_sample": (loss * aux["num_targets"] / LN2, aux["num_targets"])}
 
   def sample(self, model, key, num_samples: int) -> jax.Array:
     """[num_samples] mu-law ids drawn after a silent first sample at `method.temperature`."""
