@@ -8,7 +8,7 @@
 set -euo pipefail
 DIR=${1:-runs/speech_fsdd}
 shift || true
-METHODS=${*:-mockingjay tera apc hubert cpc wavenet wav2vec2}
+METHODS=${*:-mockingjay tera apc hubert cpc temporal_distance wavenet wav2vec2}
 mkdir -p "$DIR"
 for m in $METHODS; do
   CONFIG=experiments/${m}_fsdd.py:cpu

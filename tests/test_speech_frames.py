@@ -11,7 +11,7 @@ from sslax.augment.filterbank import Filterbank, dct_matrix, mel_filters
 from sslax.augment.frame_masks import alter_frames, time_mask
 from sslax.losses.frames import future_frame_l1, masked_l1
 
-SPEECH_METHODS = ("apc", "mockingjay", "tera", "hubert", "cpc", "wavenet")
+SPEECH_METHODS = ("apc", "mockingjay", "tera", "hubert", "cpc", "wavenet", "temporal_distance")
 
 
 def _signals(rate=8000, lengths=(4000, 3217, 2400, 81), total=4100, seed=0):
@@ -120,6 +120,28 @@ def test_weighted_layer_probe_finds_the_informative_layer():
   out = linear_probe(noise[:200], y[:200], noise[200:], y[200:])
   assert out["top1"] > 0.9 and np.argmax(out["layer_weights"]) == 2, out
   assert abs(sum(out["layer_weights"]) - 1.0) < 1e-5
+
+
+def test_segment_pairs_are_as_far_apart_as_their_label_says():
+  from sslax.methods.temporal_distance import segment_pairs
+
+  b, t, seg, edges = 600, 60, 5, (0, 2, 6, 20)
+  frames = np.array([60, 40, 14] * (b // 3))
+  valid = np.arange(t)[None, :] < frames[:, None]
+  # frame i of every recording holds the value i: a segment's first value is its start
+  feats = np.broadcast_to(np.arange(t, dtype=np.float32)[None, :, None], (b, t, 2))
+  first, second, labels, usable = map(np.asarray, segment_pairs(jax.random.key(0), jnp.asarray(feats),
+                                                                jnp.asarray(valid), segment=seg, gap_edges=edges))
+  order, bucket = labels % 2, labels // 2
+  early, late = np.where(order[:, None, None] == 1, second, first), np.where(order[:, None, None] == 1, first, second)
+  gap = late[:, 0, 0] - early[:, -1, 0] - 1
+  for c in range(3):
+    rows = usable & (bucket == c)
+    assert rows.any() and np.all((gap[rows] >= edges[c]) & (gap[rows] < edges[c + 1]))
+  # both segments are contiguous runs inside the valid frames; the ones that cannot fit are unusable
+  assert np.all(np.diff(first[usable, :, 0], axis=1) == 1) and np.all(late[usable, -1, 0] < frames[usable])
+  assert np.all(usable[frames == 60]) and not usable[(frames == 14) & (bucket == 2)].any()
+  assert 0.4 < order.mean() < 0.6 and np.bincount(bucket, minlength=3).min() > b / 3 * 0.7
 
 
 @pytest.fixture(scope="module")

@@ -43,12 +43,13 @@ class FrameTransformer(nnx.Module):
   Transformer (BERT's), and the spectrogram head. Padding frames take no part in attention."""
 
   def __init__(self, *, in_dim: int, dim: int, depth: int, num_heads: int, mlp_dim: int, dropout: float = 0.1,
-               rngs: nnx.Rngs):
+               head: bool = True, rngs: nnx.Rngs):
     self.proj = nnx.Linear(in_dim, dim, rngs=rngs)
     self.norm = nnx.LayerNorm(dim, epsilon=1e-12, rngs=rngs)
     self.encoder = TransformerEncoder(dim, depth, num_heads, mlp_dim, pre_norm=False, dropout=dropout, eps=1e-12,
                                       rngs=rngs)
-    self.head = SpecHead(dim, in_dim, rngs=rngs)
+    # head=False: the encoder alone (the temporal pretext task has its own head)
+    self.head = SpecHead(dim, in_dim, rngs=rngs) if head else None
     self.rate, self.num_features = dropout, dim
 
   def encode(self, feats: jax.Array, valid: jax.Array, key: jax.Array | None = None):
