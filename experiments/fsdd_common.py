@@ -18,3 +18,21 @@ def set_fsdd(c: ml_collections.ConfigDict, max_samples: int = 18432) -> None:
   c.data.sample_rate, c.data.max_samples = 8000, max_samples
   c.eval.extra_labels = ("speaker",)
   c.eval.feature_layer = "last"
+
+
+def speech_config(method: dict, model: dict, *, crop_samples: int = 8000, max_samples: int = 18432):
+  """`base_config()` without the image sections, with `method`, `model`, an `audio.crop_samples` and
+  FSDD (`set_fsdd`); AdamW with the learning rate as given (no batch scaling); the collapse
+  monitor logs the pooled features without alarms (they are not an embedding trained to spread)."""
+  from sslax.config import base_config
+
+  c = base_config()
+  for image_only in ("augment", "augment_view2", "projector"):
+    del c[image_only]
+  c.method = ml_collections.ConfigDict(method)
+  c.model = ml_collections.ConfigDict(model)
+  c.audio = ml_collections.ConfigDict({"crop_samples": crop_samples})
+  set_fsdd(c, max_samples)
+  c.optim.name, c.optim.scale_lr_with_batch, c.optim.b1, c.optim.b2 = "adamw", False, 0.9, 0.999
+  c.monitor.collapse_std_ratio, c.monitor.collapse_rank = 0.0, 0.0
+  return c

@@ -12,8 +12,7 @@ Variants:
 """
 import ml_collections
 
-from fsdd_common import set_fsdd
-from sslax.config import base_config
+from fsdd_common import speech_config
 
 VARIANTS = ("cpu", "smoke")
 
@@ -22,18 +21,10 @@ def frame_config(method: dict, model: dict, arg: str | None, *, cpu_steps: int, 
   arg = arg or "cpu"
   if arg not in VARIANTS:
     raise ValueError(f"config arg: expected one of {list(VARIANTS)}, got {arg!r}")
-  c = base_config()
-  for image_only in ("augment", "augment_view2", "projector"):
-    del c[image_only]
-  c.method = ml_collections.ConfigDict(method)
-  c.model = ml_collections.ConfigDict(model)
-  c.audio = ml_collections.ConfigDict({"crop_samples": 8000})
+  c = speech_config(method, model)
   c.fbank = ml_collections.ConfigDict({"kind": "log_mel", "n_fft": 256, "win_length": 200, "hop_length": 80,
                                        "n_mels": 40, "fmin": 0.0, "n_mfcc": 13, "cmvn": True})
-  set_fsdd(c)
-  c.optim.name, c.optim.scale_lr_with_batch = "adamw", False
-  c.optim.b1, c.optim.b2, c.optim.weight_decay, c.optim.grad_clip_norm = 0.9, 0.999, 0.01, 1.0
-  c.monitor.collapse_std_ratio, c.monitor.collapse_rank = 0.0, 0.0  # pooled frames: logged, no alarm
+  c.optim.weight_decay, c.optim.grad_clip_norm = 0.01, 1.0
   if arg == "cpu":
     c.train.batch_size, c.train.num_steps = 32, cpu_steps
     c.optim.lr, c.optim.warmup_steps = lr, cpu_steps // 10

@@ -26,6 +26,18 @@ def log_softmax(x):
   return x - np.log(np.exp(x).sum(-1, keepdims=True))
 
 
+def runs(row) -> list[int]:
+  """Lengths of the runs of True in a 1-D bool sequence (mask spans)."""
+  out, n = [], 0
+  for v in list(row) + [False]:
+    if v:
+      n += 1
+    elif n:
+      out.append(n)
+      n = 0
+  return out
+
+
 def digits_batch(n=64, seed=0):
   from sslax.data import digits_arrays
 
@@ -172,11 +184,11 @@ def wav2vec2_smoke_config(folder, data_dir, **overrides):
   return speech_smoke_config("wav2vec2", folder, data_dir, **overrides)
 
 
-def speech_smoke_config(method, folder, data_dir, **overrides):
-  """`experiments/<method>_fsdd.py:smoke` on a generated wav folder."""
+def speech_smoke_config(method, folder, data_dir, variant="smoke", **overrides):
+  """`experiments/<method>_fsdd.py:<variant>` on a generated wav folder."""
   from sslax.config import load_config
 
-  config = load_config(os.path.join(ROOT, "experiments", f"{method}_fsdd.py:smoke"))
+  config = load_config(os.path.join(ROOT, "experiments", f"{method}_fsdd.py:{variant}"))
   config.unlock()
   config.data.paths = {"train": str(folder), "test": str(folder)}
   config.data.data_dir = str(data_dir)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from helpers import log_softmax
+from helpers import log_softmax, runs
 from sslax.augment.tokens import bert_mask, span_mask_tokens
 from sslax.losses.language import causal_lm_loss, masked_lm_loss
 from sslax.models.language import BERT, GPT, generate
@@ -49,16 +49,8 @@ def test_span_masking_covers_about_15_percent_in_spans():
                                         mask_id=4)
   w = np.asarray(weights) > 0
   assert 0.11 < w.mean() < 0.17
-  runs = []
-  for row in w:
-    n = 0
-    for v in list(row) + [False]:
-      if v:
-        n += 1
-      elif n:
-        runs.append(n)
-        n = 0
-  assert 3.0 < np.mean(runs) < 6.0  # mean span 3.8 at p=0.2, longer where spans touch
+  spans = [r for row in w for r in runs(row)]
+  assert 3.0 < np.mean(spans) < 6.0  # mean span 3.8 at p=0.2, longer where spans touch
 
 
 def test_lm_losses_match_numpy():

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from helpers import speech_smoke_config, write_wav_folder
+from helpers import runs, speech_smoke_config, write_wav_folder
 from sslax.augment.filterbank import Filterbank, dct_matrix, mel_filters
 from sslax.augment.frame_masks import alter_frames, time_mask
 from sslax.losses.frames import future_frame_l1, masked_l1
@@ -65,17 +65,6 @@ def test_frame_losses_match_numpy():
     future_frame_l1(pred, target, valid, 7)
 
 
-def _runs(row):
-  runs, n = [], 0
-  for v in list(row) + [False]:
-    if v:
-      n += 1
-    elif n:
-      runs.append(n)
-      n = 0
-  return runs
-
-
 def test_alterations_match_the_reference_statistics():
   # s3prl `generate_masked_acoustic_model_data` per utterance of n frames: round(n * 0.15 / 7) spans
   # of 7 (starts without replacement, overlap allowed), dice 80 / 10 / 10; a band of randint(0, F * 0.2)
@@ -93,7 +82,7 @@ def test_alterations_match_the_reference_statistics():
     covered = chosen[rows].sum(1)
     # overlapping spans cover at most spans * 7 frames, and a span stays inside the valid frames
     assert covered.max() <= spans * 7 and covered.mean() > 0.8 * spans * 7
-  assert not (chosen & ~valid).any() and all(r >= 7 for row in chosen for r in _runs(row))
+  assert not (chosen & ~valid).any() and all(r >= 7 for row in chosen for r in runs(row))
   assert not chosen[frames == 7].any()  # round(7 * 0.15 / 7) = 0 spans
   # the dice: chosen frames zeroed in ~80% of the utterances (before noise: compare unnoised rows)
   clean = ~np.asarray(info["noised"])
@@ -150,7 +139,7 @@ def wav_folder(tmp_path_factory):
   return write_wav_folder(root / "wav"), root / "tfds"
 
 
-@pytest.mark.parametrize("name", SPEECH_METHODS)
+@pytest.mark.parametrize("name", (*SPEECH_METHODS, "wav2vec2"))
 def test_same_loss_and_grads_on_1_and_8_devices(name, wav_folder):
   from sslax.data import get_source, to_global
   from sslax.methods import make_method
@@ -171,8 +160,11 @@ def test_same_loss_and_grads_on_1_and_8_devices(name, wav_folder):
     state, metrics = make_train_step(method, tx, mesh)(state, to_global(batch, mesh))
     results.append((jax.device_get(metrics), jax.device_get(state.params)))
   (m1, p1), (m8, p8) = results
-  np.testing.assert_allclose(m1["loss"], m8["loss"], rtol=1e-5, atol=1e-6)
+  losses = [k for k in m1 if k.endswith("loss") or k.startswith("accuracy") or k == "prob_perplexity"]
+  for k in losses:
+    np.testing.assert_allclose(m1[k], m8[k], rtol=1e-5, atol=1e-6, err_msg=k)
   assert np.isfinite(m1["loss"]) and m1["loss"] > 0
+  assert 0 < m1.get("mask_fraction", 0.5) < 1
   for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p8)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 

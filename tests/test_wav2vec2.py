@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from helpers import bad_wav_files, wav2vec2_smoke_config, write_wav_folder
+from helpers import bad_wav_files, runs, wav2vec2_smoke_config, write_wav_folder
 from sslax.augment.audio import normalize, random_crop, sample_negatives, span_mask
 from sslax.losses.wav2vec2 import (codebook_diversity_loss, codebook_perplexity, feature_penalty,
                                    gumbel_temperature, wav2vec2_contrastive_loss)
@@ -26,17 +26,6 @@ def _hf_mask_numpy(rng, lengths, num_frames, mask_prob, mask_length, min_masks=0
   return out
 
 
-def _runs(row):
-  runs, n = [], 0
-  for v in list(row) + [False]:
-    if v:
-      n += 1
-    elif n:
-      runs.append(n)
-      n = 0
-  return runs
-
-
 def test_span_mask_statistics_match_the_reference_and_spare_padding():
   lengths = np.array([200, 120, 60, 11, 5] * 40)
   t, p, m = 200, 0.65, 10
@@ -52,7 +41,7 @@ def test_span_mask_statistics_match_the_reference_and_spare_padding():
     assert 0.4 < ours_frac < 0.6  # about half the frames at p=0.65, M=10
   # padding never masked; every masked run is made of whole spans (>= M frames)
   assert not np.any(ours & (np.arange(t)[None, :] >= all_lengths[:, None]))
-  assert all(r >= m for row in ours for r in _runs(row))
+  assert all(r >= m for row in ours for r in runs(row))
   # an utterance shorter than one span cannot be masked
   assert not ours[all_lengths == 5].any()
   # the same key gives the same mask, on any device count
@@ -256,36 +245,6 @@ def test_bad_audio_config_fails_before_compiling(tmp_path):
     method.validate_batch({"audio": np.zeros((8, 2400), np.int16), "length": np.zeros(8, np.int32)}, 8)
   with pytest.raises(ValueError, match=r"batch.audio: expected rank 2"):
     method.validate_batch({"audio": np.zeros((8, 2400, 1), np.float32), "length": np.zeros(8, np.int32)}, 8)
-
-
-def test_same_loss_and_grads_on_1_and_8_devices(tmp_path):
-  from sslax.data import get_source
-  from sslax.methods import make_method
-  from sslax.optim import make_optimizer
-  from sslax.train import create_train_state, make_mesh, make_train_step, state_sharding
-  from sslax.data import to_global
-
-  folder = write_wav_folder(tmp_path / "wav")
-  config = wav2vec2_smoke_config(folder, tmp_path / "tfds")
-  method = make_method(config)
-  source = get_source(config.data, "train")
-  fn = method.inputs.transform()
-  records = [fn(source[i]) for i in range(8)]
-  batch = {k: np.stack([r[k] for r in records]) for k in records[0]}
-  tx = make_optimizer(config.optim, 10, 8)
-  results = []
-  for n in (1, 8):
-    mesh = make_mesh({"data": n})
-    state = jax.device_put(create_train_state(method, tx, 0), state_sharding(mesh))
-    step = make_train_step(method, tx, mesh)
-    state, metrics = step(state, to_global(batch, mesh))
-    results.append((jax.device_get(metrics), jax.device_get(state.params)))
-  (m1, p1), (m8, p8) = results
-  for k in ("loss", "contrastive_loss", "diversity_loss", "accuracy", "prob_perplexity"):
-    np.testing.assert_allclose(m1[k], m8[k], rtol=1e-5, atol=1e-6, err_msg=k)
-  assert np.isfinite(m1["loss"]) and 0 < m1["mask_fraction"] < 1
-  for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p8)):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_smoke_pretrain_then_probe_digit_and_speaker_then_finetune(tmp_path, capsys):

@@ -22,9 +22,8 @@ import optax
 from flax import nnx
 
 from sslax.config import check_config_value, is_positive_int
-from sslax.eval import HeldoutMetrics, KNN, LinearProbe
+from sslax.eval import HeldoutMetrics
 from sslax.eval.collapse import collapse_metrics
-from sslax.eval.layer_probe import LayerProbe
 from sslax.methods.base import MethodCard, register
 from sslax.methods.speech_frames import FrameMethod
 from sslax.models.frames import FrameTransformer
