@@ -159,12 +159,14 @@ class Audio(Modality):
       {"audio": "speech", "label": "speaker_id", "speaker": "speaker_id"}). A record without a
       "label" or "speaker" gets 0, as unlabelled recordings do.
     crop_samples: the crop the method trains on (throughput figures count its 20 ms frames).
+    with_speaker: every batch also carries "speaker" [B] int32 (CPC's same-speaker negatives).
   """
 
   max_samples: int
   min_samples: int = 1
   record_keys: Mapping[str, str] = dataclasses.field(default_factory=dict)
   crop_samples: int = 0
+  with_speaker: bool = False
   keys = ("audio", "length")
 
   def _name(self, key: str) -> str:
@@ -176,7 +178,10 @@ class Audio(Modality):
       audio = audio.astype(np.float32) / float(np.iinfo(audio.dtype).max + 1)
     out = np.zeros((self.max_samples,), np.float32)
     out[: len(audio)] = audio
-    return {"audio": out, "length": np.int32(len(audio))}
+    batch = {"audio": out, "length": np.int32(len(audio))}
+    if self.with_speaker:
+      batch["speaker"] = self.extra(record, "speaker")
+    return batch
 
   def extra(self, record, key):
     if key in ("label", "speaker"):
@@ -184,13 +189,17 @@ class Audio(Modality):
     return super().extra(record, key)
 
   def batch_spec(self, batch_size):
-    return {"audio": jax.ShapeDtypeStruct((batch_size, self.max_samples), jnp.float32),
+    spec = {"audio": jax.ShapeDtypeStruct((batch_size, self.max_samples), jnp.float32),
             "length": jax.ShapeDtypeStruct((batch_size,), jnp.int32)}
+    if self.with_speaker:
+      spec["speaker"] = jax.ShapeDtypeStruct((batch_size,), jnp.int32)
+    return spec
 
   def validate_batch(self, batch, num_devices):
     audio = check_batch_entry(batch, "audio", rank=2, layout="[B, samples]", num_devices=num_devices)
-    if "length" not in batch:
-      raise ValueError(f"batch: expected a 'length' entry, got keys {sorted(batch)}")
+    for key in ("length", "speaker") if self.with_speaker else ("length",):
+      if key not in batch:
+        raise ValueError(f"batch: expected a {key!r} entry, got keys {sorted(batch)}")
     shape, dtype, lengths = tuple(audio.shape), np.dtype(audio.dtype), np.asarray(batch["length"])
     if not np.issubdtype(dtype, np.floating):
       raise ValueError(f"batch.audio: expected a float dtype (waveforms in [-1, 1]), got {dtype}")

@@ -13,18 +13,24 @@ import jax
 import jax.numpy as jnp
 
 
+MODES = ("utterance", "batch", "speaker")
+
+
 def sample_future_negatives(key: jax.Array, frames: jax.Array, num_frames: int, k: int, num_negatives: int,
-                            mode: str = "utterance") -> jax.Array:
+                            mode: str = "utterance", speakers: jax.Array | None = None) -> jax.Array:
   """Negative frame indices for every anchor t (positive t + k), never the positive.
 
   Args:
     frames: [B] valid frames per utterance. num_frames: T.
     mode: "utterance": frames of the same utterance, uniform over its valid frames other than
       t + k; "batch": any valid frame of any utterance other than the positive (CPC_audio's
-      default sampling over the batch), as flat indices b * T + t.
+      default sampling over the batch), as flat indices b * T + t; "speaker": any valid frame
+      of the batch's utterances by the anchor's speaker (its own included) other than the
+      positive, flat (the paper's "same speaker" sampling, its best for phone probes).
+    speakers: [B] int speaker ids, for "speaker".
 
   Returns:
-    [B, T - k, N] int32 indices (per utterance, or flat for "batch").
+    [B, T - k, N] int32 indices (per utterance, or flat for "batch" and "speaker").
   """
   b = frames.shape[0]
   t = num_frames - k
@@ -34,14 +40,28 @@ def sample_future_negatives(key: jax.Array, frames: jax.Array, num_frames: int, 
     n = jnp.maximum(frames - 1, 1)[:, None, None]
     draw = jnp.floor(u * n).astype(jnp.int32)
     return jnp.minimum(draw + (draw >= pos), jnp.maximum(frames - 1, 0)[:, None, None])
-  if mode != "batch":
-    raise ValueError(f"method.negatives: expected 'utterance' or 'batch', got {mode!r}")
-  # the valid frames of the batch in flat order: rank r -> flat index, skipping the positive's rank
+  if mode not in MODES:
+    raise ValueError(f"method.negatives: expected one of {list(MODES)}, got {mode!r}")
   valid = (jnp.arange(num_frames)[None, :] < frames[:, None]).reshape(-1)
+  flat_pos = jnp.arange(b)[:, None, None] * num_frames + pos
+  if mode == "speaker":
+    if speakers is None:
+      raise ValueError("sample_future_negatives: mode 'speaker' expected speakers [B], got None")
+    # valid frames sorted by speaker: each speaker's frames are one contiguous run [start, start + count)
+    spk = jnp.repeat(speakers.astype(jnp.int32), num_frames)
+    order = jnp.argsort(jnp.where(valid, spk, jnp.iinfo(jnp.int32).max), stable=True)
+    where = jnp.argsort(order)  # flat index -> position in `order`
+    same = speakers[:, None] == speakers[None, :]
+    count = jnp.sum(jnp.where(same, frames[None, :], 0), 1)[:, None, None]
+    start = jnp.sum(jnp.where(speakers[None, :] < speakers[:, None], frames[None, :], 0), 1)[:, None, None]
+    pos_rank = where[flat_pos] - start
+    draw = jnp.floor(u * jnp.maximum(count - 1, 1)).astype(jnp.int32)
+    draw = jnp.minimum(draw + (draw >= pos_rank), jnp.maximum(count - 1, 0))
+    return order[start + draw].astype(jnp.int32)
+  # the valid frames of the batch in flat order: rank r -> flat index, skipping the positive's rank
   order = jnp.argsort(~valid, stable=True)
   rank = jnp.cumsum(valid) - 1
   total = jnp.sum(valid)
-  flat_pos = jnp.arange(b)[:, None, None] * num_frames + pos
   pos_rank = rank[flat_pos]
   draw = jnp.floor(u * jnp.maximum(total - 1, 1)).astype(jnp.int32)
   draw = jnp.minimum(draw + (draw >= pos_rank), jnp.maximum(total - 1, 0))
@@ -54,7 +74,8 @@ def cpc_loss(predictions: jax.Array, z: jax.Array, valid: jax.Array, negatives: 
 
   Args:
     predictions: [K, B, T, C] W_k c_t. z: [B, T, C] encoder frames. valid: [B, T] bool.
-    negatives: K arrays [B, T - k, N] from `sample_future_negatives` (same `mode`).
+    negatives: K arrays [B, T - k, N] from `sample_future_negatives` (same `mode`; "batch" and
+      "speaker" index the batch's flat frames).
 
   Returns:
     (loss, {"accuracy": positive scored above every negative, mean over k; "accuracy_k<k>"}).
@@ -65,7 +86,7 @@ def cpc_loss(predictions: jax.Array, z: jax.Array, valid: jax.Array, negatives: 
   for i in range(num_steps):
     k = i + 1
     pred = predictions[i, :, : t - k].astype(jnp.float32)
-    if mode == "batch":
+    if mode in ("batch", "speaker"):
       scores = jnp.einsum("btc,nc->btn", pred, z.reshape(b * t, -1))  # [B, T-k, B*T]
       pos_idx = jnp.arange(b)[:, None] * t + jnp.arange(k, t)[None, :]
     else:

@@ -3,13 +3,15 @@
 A strided conv encoder turns the waveform into frames z_t, a GRU summarizes
 z_<=t into c_t, and for each k = 1..K a linear map W_k predicts z_{t+k} from
 c_t, scored by InfoNCE against N negatives: other frames of the same
-utterance (`method.negatives: utterance`), or of the whole batch (`batch`,
-CPC_audio's default). Strides are adapted to 8 kHz: 5, 4, 2, 2 (80 samples,
-10 ms frames, as the paper's 160 at 16 kHz). Same-speaker negatives (the
-paper's best for phones) would need the speaker in the training batch, which
-the audio pipeline does not carry: not offered.
+utterance (`method.negatives: utterance`), of the whole batch (`batch`,
+CPC_audio's default), or of the batch's utterances by the same speaker
+(`speaker`, the paper's best for phones: the batch then carries the speaker
+ids, `Audio(with_speaker=True)`). Strides are adapted to 8 kHz: 5, 4, 2, 2 (80 samples,
+10 ms frames, as the paper's 160 at 16 kHz).
 """
 from __future__ import annotations
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -18,14 +20,14 @@ from flax import nnx
 from sslax.augment.audio import normalize, random_crop
 from sslax.config import check_config_value, is_positive_int
 from sslax.eval.collapse import collapse_metrics
+from sslax.data.modality import Audio
+from sslax.losses.cpc import MODES as NEGATIVES
 from sslax.losses.cpc import cpc_loss, sample_future_negatives
 from sslax.methods.base import MethodCard, register
 from sslax.methods.wav2vec2 import Wav2Vec2Method
 from sslax.models.cpc import CPC
 from sslax.models.pooling import masked_mean
 from sslax.models.wav2vec2 import conv_output_lengths
-
-NEGATIVES = ("utterance", "batch")
 
 
 @register("cpc")
@@ -39,8 +41,14 @@ class CPCMethod(Wav2Vec2Method):
       reference="facebookresearch/CPC_audio (`CPCUnsupersivedCriterion`, `CPCEncoder`, `CPCAR`)",
       tests=("tests/test_speech_frames.py::test_smoke_pretrain_then_probe",
              "tests/test_cpc.py::test_cpc_loss_matches_numpy",
-             "tests/test_cpc.py::test_negatives_are_never_the_positive"),
+             "tests/test_cpc.py::test_negatives_are_never_the_positive",
+             "tests/test_cpc.py::test_speaker_negatives_put_the_speaker_in_every_batch"),
       results=("Speech methods on spoken digits", "MFCC", "CPC at random init", "CPC pretrained"))
+
+  @property
+  def inputs(self) -> Audio:
+    """wav2vec 2.0's waveforms, with the speaker ids when the negatives are the speaker's."""
+    return dataclasses.replace(super().inputs, with_speaker=self.config.method.negatives == "speaker")
 
   def check_config(self):
     c = self.config
@@ -69,7 +77,7 @@ class CPCMethod(Wav2Vec2Method):
     out = model(normalize(audio, lengths), lengths)
     t = out["z"].shape[1]
     frames = jnp.sum(out["valid"], axis=1)
-    negatives = [sample_future_negatives(k, frames, t, i + 1, c.num_negatives, c.negatives)
+    negatives = [sample_future_negatives(k, frames, t, i + 1, c.num_negatives, c.negatives, batch.get("speaker"))
                  for i, k in enumerate(jax.random.split(k_neg, c.num_predicts))]
     loss, aux = cpc_loss(out["predictions"], out["z"], out["valid"], negatives, c.negatives)
     metrics = {"accuracy": aux["accuracy"], "accuracy_k1": aux["accuracy_k1"],
