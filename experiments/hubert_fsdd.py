@@ -1,25 +1,31 @@
-"""HuBERT's first iteration on spoken digits (FSDD): wav2vec 2.0's `cpu` network (`wav2vec2_fsdd`)
-without the quantizer, predicting the k-means clusters (100, as the paper's first iteration) of
-39 MFCC numbers per 20 ms frame at the masked frames.
+"""HuBERT on spoken digits (FSDD): wav2vec 2.0's `cpu` network (`wav2vec2_fsdd`) without the
+quantizer. Iteration 1 predicts the k-means clusters (100, as the paper's first iteration) of 39
+MFCC numbers per 20 ms frame at the masked frames; iteration 2 trains the same network from
+scratch on 500 clusters of the iteration-1 network's `layer_1` (the output of 2 of its 4 layers,
+as the paper's BASE takes layer 6 of 12).
 
 Variants: smoke (the tests' generated folder, 3 steps), cpu (1,500 steps of batch 32, 1 s crops,
-wav2vec 2.0's optimizer). The paper's mask_prob 0.8 and span 10, temperature 0.1, feature
-penalty 10 in both.
+wav2vec 2.0's optimizer); `iteration2_cpu` / `iteration2_smoke` the same with the second
+iteration's targets, from the run in `method.teacher` (default runs/speech_fsdd/hubert, where
+run_speech_fsdd.sh puts iteration 1). The paper's mask_prob 0.8 and span 10, temperature 0.1,
+feature penalty 10 in all.
 """
 import ml_collections
 
 from wav2vec2_fsdd import get_config as wav2vec2_config
 
-VARIANTS = ("cpu", "smoke")
+VARIANTS = ("cpu", "smoke", "iteration2_cpu", "iteration2_smoke")
 
 
 def get_config(arg: str | None = None):
   arg = arg or "cpu"
   if arg not in VARIANTS:
     raise ValueError(f"config arg: expected one of {list(VARIANTS)}, got {arg!r}")
+  iteration2 = arg.startswith("iteration2_")
+  arg = arg.removeprefix("iteration2_")
   c = wav2vec2_config(arg)
   c.method = ml_collections.ConfigDict({
-      "name": "hubert", "num_clusters": 100, "temperature": 0.1, "mask_prob": 0.8, "mask_length": 10,
+      "name": "hubert", "targets": "mfcc", "num_clusters": 100, "temperature": 0.1, "mask_prob": 0.8, "mask_length": 10,
       "min_masks": 2, "feature_penalty_weight": 10.0, "kmeans_frames": 100_000, "kmeans_iters": 50})
   stride = 1
   for layer in c.model.conv_layers:
@@ -29,4 +35,8 @@ def get_config(arg: str | None = None):
                                        "n_mels": 40, "n_mfcc": 13, "fmin": 0.0, "cmvn": True})
   if arg == "smoke":
     c.method.num_clusters, c.method.kmeans_frames, c.method.kmeans_iters = 8, 2000, 5
+  if iteration2:
+    c.method.update({"targets": "layer", "teacher": "runs/speech_fsdd/hubert",
+                     "teacher_layer": "layer_1" if arg == "cpu" else "layer_0",
+                     "num_clusters": 500 if arg == "cpu" else 8})
   return c

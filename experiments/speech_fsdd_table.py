@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-NAMES = {"mockingjay": "Mockingjay", "tera": "TERA", "apc": "APC", "hubert": "HuBERT", "cpc": "CPC", "temporal_distance": "Temporal distance", "wavenet": "WaveNet", "wav2vec2": "wav2vec 2.0"}
+NAMES = {"mockingjay": "Mockingjay", "tera": "TERA", "apc": "APC", "hubert": "HuBERT", "hubert_iteration2": "HuBERT iteration 2", "cpc": "CPC", "temporal_distance": "Temporal distance", "wavenet": "WaveNet", "wav2vec2": "wav2vec 2.0"}
 
 
 def _load(path):
@@ -55,7 +55,8 @@ def main(root: str) -> None:
     path = os.path.join(root, key, "report.json")
     if os.path.exists(path):
       r = _load(path)
-      weights = {n: r[f"layer/weight/{n}"] for n in _layers(r, "")}
+      names = sorted(_layers(r, ""), key=lambda n: (n != "input", len(n), n))  # input, layer_0, ..., layer_10
+      weights = {n: r[f"layer/weight/{n}"] for n in names}
       print(f"- {name}: " + ", ".join(f"{n} {w:.2f}" for n, w in weights.items()))
 
 

@@ -1,11 +1,11 @@
 """HuBERT: the loss against NumPy, k-means on device (1 vs 8 devices, against Lloyd in NumPy), cluster
-purity, and targets restored exactly on resume."""
+purity, targets restored exactly on resume, and the second iteration on the first's network."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from helpers import log_softmax, speech_smoke_config, write_wav_folder
-from sslax.kmeans import assign, kmeans, purity
+from sslax.kmeans import assign, kmeans, label_stats, purity
 from sslax.losses.clustering import hubert_loss
 
 
@@ -61,6 +61,17 @@ def test_kmeans_on_1_and_8_devices_and_against_lloyd_in_numpy(devices):
 def test_purity():
   assert purity([0, 0, 1, 1], [3, 3, 1, 2]) == 0.75
   assert purity([0, 1, 2], [0, 0, 0]) == 1.0
+  # HuBERT's section IV-E measures written out on a random table
+  rng = np.random.default_rng(0)
+  z, y = rng.integers(0, 5, 400), rng.integers(0, 3, 400)
+  joint = np.zeros((5, 3))
+  np.add.at(joint, (z, y), 1 / 400)
+  pz, py = joint.sum(1), joint.sum(0)
+  mutual = sum(joint[i, j] * np.log(joint[i, j] / (pz[i] * py[j])) for i in range(5) for j in range(3) if joint[i, j])
+  s = label_stats(z, y, 5)
+  np.testing.assert_allclose(s["pnmi"], mutual / -np.sum(py * np.log(py)), rtol=1e-12)
+  np.testing.assert_allclose(s["cluster_purity"], sum(joint[:, j].max() for j in range(3)), rtol=1e-12)
+  assert label_stats([0, 1, 2, 0], [0, 1, 2, 0])["pnmi"] == 1.0
 
 
 def test_targets_restored_exactly_on_resume(tmp_path):
@@ -81,3 +92,38 @@ def test_targets_restored_exactly_on_resume(tmp_path):
   # generated digits are tone sweeps of their own pitch: clusters of their MFCC frames follow the
   # digit far above the 1/3 of a constant assignment; measured 0.47 (8 clusters, 5 Lloyd steps)
   assert 0.4 < float(resumed.state.method_state["digit_purity"]) <= 1.0
+
+
+def test_second_iteration_clusters_the_teacher_layer(tmp_path):
+  """Iteration 2 on a 3-step iteration 1: the teacher in the method state is the first run's
+  network, the centroids live in its layer's space, and a resumed run has exactly the targets
+  (and losses) of a straight one without reading the teacher's workdir again."""
+  import shutil
+
+  from sslax.optim.masks import path_name
+  from sslax.train.loop import train
+  from sslax.train.metrics import read_metrics
+  from sslax.train.pretrained import latest_weights
+
+  folder = write_wav_folder(tmp_path / "wav")
+  first = speech_smoke_config("hubert", folder, tmp_path / "tfds")
+  train(first, str(tmp_path / "first"), progress=False)
+  config = speech_smoke_config("hubert", folder, tmp_path / "tfds", "iteration2_smoke",
+                               **{"method.teacher": str(tmp_path / "first"), "train.num_steps": 4,
+                                  "train.checkpoint_every": 2})
+  straight = train(config, str(tmp_path / "straight"), progress=False)
+  assert train(config, str(tmp_path / "resumed"), stop_at=2, progress=False) is None
+  shutil.move(tmp_path / "first", tmp_path / "gone")  # resume restores the teacher from its own checkpoint
+  resumed = train(config, str(tmp_path / "resumed"), progress=False)
+  losses = lambda d: {r["step"]: (r["loss"], r["accuracy"]) for r in read_metrics(str(d)) if "loss" in r}
+  assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
+  state = resumed.state.method_state
+  assert state["centroids"].shape == (8, config.model.dim)
+  _, params, _ = latest_weights(str(tmp_path / "gone"))
+  by_name = lambda tree: {path_name(p): v for p, v in jax.tree_util.tree_leaves_with_path(jax.device_get(tree))}
+  teacher, first_params = by_name(state["teacher"]), by_name(params)
+  assert teacher.keys() == first_params.keys()
+  for name, value in first_params.items():
+    if name != "label_embs":
+      np.testing.assert_array_equal(teacher[name], value, err_msg=name)
+  assert 0 < float(state["digit_purity"]) <= 1 and 0 <= float(state["digit_pnmi"]) <= 1
