@@ -42,7 +42,7 @@ def alter_frames(key: jax.Array, feats: jax.Array, valid: jax.Array, *, time_pro
 
   Returns:
     (altered [B, T, F], labels [B, T, F] bool: where the reconstruction loss is taken,
-     {"time": [B, T] bool chosen frames, "freq": [B, F] bool masked bins, "noised": [B] bool}).
+    {"time": [B, T] bool chosen frames, "freq": [B, F] bool masked bins, "noised": [B] bool}).
   """
   b, t, f = feats.shape
   k_time, k_dice, k_shift, k_width, k_start, k_noise_dice, k_noise = jax.random.split(key, 7)

@@ -11,7 +11,9 @@ def masked_l1(pred: jax.Array, target: jax.Array, weights: jax.Array) -> jax.Arr
   """Mean |pred - target| over the elements where `weights` is nonzero (weighted).
 
   Args:
-    pred, target: [B, T, F]. weights: [B, T, F] or [B, T] (broadcast over F), bool or float.
+    pred: [B, T, F].
+    target: [B, T, F].
+    weights: [B, T, F] or [B, T] (broadcast over F), bool or float.
 
   Returns:
     scalar float32; 0 when no element is selected.

@@ -80,7 +80,7 @@ class TemporalDistance(FrameMethod):
             "Context Prediction](https://arxiv.org/abs/1505.05192), over time; Misra et al. 2016, "
             "[Shuffle and Learn](https://arxiv.org/abs/1603.08561)",
       objective="cross-entropy over (distance bucket, order) of two log-mel segments of one recording",
-      loss="optax.softmax_cross_entropy_with_integer_labels",
+      loss="",
       reference="sslax's own (no reference implementation for speech); relative_position for images",
       tests=("tests/test_speech_frames.py::test_smoke_pretrain_then_probe",
              "tests/test_speech_frames.py::test_segment_pairs_are_as_far_apart_as_their_label_says"),
