@@ -3,7 +3,7 @@
 negatives from the same utterance — on 1 s crops, batch 32, 1,500 steps of Adam lr 2e-4 as CPC_audio
 (`cpu`); `smoke` for the tests. Data as `fsdd_common`.
 """
-from fsdd_common import speech_config
+from fsdd_common import smoke_budget, speech_config
 
 VARIANTS = ("cpu", "smoke")
 
@@ -24,8 +24,5 @@ def get_config(arg: str | None = None):
   else:
     c.model.conv_layers, c.model.hidden = ((32, 10, 5), (32, 8, 4), (32, 4, 2)), 32
     c.method.num_predicts, c.method.num_negatives = 3, 8
-    c.audio.crop_samples, c.data.max_samples = 1600, 2400
-    c.train.batch_size, c.train.num_steps, c.train.log_every, c.train.checkpoint_every = 8, 3, 1, 3
-    c.optim.lr, c.optim.warmup_steps = 1e-3, 1
-    c.eval.knn_k, c.eval.linear_probe, c.eval.batch_size = 5, False, 64
+    smoke_budget(c)
   return c

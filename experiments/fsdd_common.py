@@ -36,3 +36,12 @@ def speech_config(method: dict, model: dict, *, crop_samples: int = 8000, max_sa
   c.optim.name, c.optim.scale_lr_with_batch, c.optim.b1, c.optim.b2 = "adamw", False, 0.9, 0.999
   c.monitor.collapse_std_ratio, c.monitor.collapse_rank = 0.0, 0.0
   return c
+
+
+def smoke_budget(c: ml_collections.ConfigDict) -> None:
+  """The `smoke` variants' shared budget on the tests' generated folder (0.2 s crops of 0.3 s
+  recordings, 3 steps of batch 8, kNN only), so their compiled programs differ only by model."""
+  c.audio.crop_samples, c.data.max_samples = 1600, 2400
+  c.train.batch_size, c.train.num_steps, c.train.log_every, c.train.checkpoint_every = 8, 3, 1, 3
+  c.optim.lr, c.optim.warmup_steps = 1e-3, 1
+  c.eval.knn_k, c.eval.linear_probe, c.eval.batch_size = 5, False, 64

@@ -12,7 +12,7 @@ Variants:
 """
 import ml_collections
 
-from fsdd_common import speech_config
+from fsdd_common import smoke_budget, speech_config
 
 VARIANTS = ("cpu", "smoke")
 
@@ -36,8 +36,5 @@ def frame_config(method: dict, model: dict, arg: str | None, *, cpu_steps: int, 
       c.model.num_heads, c.model.mlp_dim = 2, 64
     if "mask_consecutive" in c.method:  # 21 frames: round(21 * 0.15 / 3) = 1 span (of 7: none)
       c.method.mask_consecutive = 3
-    c.audio.crop_samples, c.data.max_samples = 1600, 2400
-    c.train.batch_size, c.train.num_steps, c.train.log_every, c.train.checkpoint_every = 8, 3, 1, 3
-    c.optim.lr, c.optim.warmup_steps = 1e-3, 1
-    c.eval.knn_k, c.eval.linear_probe, c.eval.batch_size = 5, False, 64
+    smoke_budget(c)
   return c

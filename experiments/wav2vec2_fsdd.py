@@ -23,7 +23,7 @@ split: recordings with index 0-4 of each speaker and digit are test.
 """
 import ml_collections
 
-from fsdd_common import speech_config
+from fsdd_common import smoke_budget, speech_config
 from sslax.config import pretrained_fields
 
 VARIANTS = ("base", "cpu", "full", "smoke")
@@ -81,9 +81,6 @@ def get_config(arg: str | None = None):
   else:
     c.model = _model(32, 1, 2, 64, ((32, 10, 5), (32, 3, 2), (32, 2, 2)), 32, 2, 8, 8, 4, 0.0)
     c.method.num_negatives = 10
-    c.audio.crop_samples, c.data.max_samples = 1600, 2400
-    c.train.batch_size, c.train.num_steps, c.train.log_every, c.train.checkpoint_every = 8, 3, 1, 3
-    c.optim.lr, c.optim.warmup_steps = 1e-3, 1
-    c.eval.knn_k, c.eval.linear_probe, c.eval.batch_size = 5, False, 64
+    smoke_budget(c)
     c.finetune.steps, c.finetune.batch_size, c.finetune.warmup_steps, c.finetune.lr = 20, 8, 2, 1e-3
   return c

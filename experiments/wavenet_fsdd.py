@@ -8,7 +8,7 @@
   smoke  dilations 1, 2, ..., 32 of width 8 on the tests' generated folder, 3 steps.
 Data as `fsdd_common`.
 """
-from fsdd_common import speech_config
+from fsdd_common import smoke_budget, speech_config
 
 VARIANTS = ("cpu", "smoke")
 
@@ -29,8 +29,5 @@ def get_config(arg: str | None = None):
   else:
     c.model.dilations, c.model.channels, c.model.skip = (1, 2, 4, 8, 16, 32), 8, 16
     c.method.sample_seconds = 0.01
-    c.audio.crop_samples, c.data.max_samples = 1600, 2400
-    c.train.batch_size, c.train.num_steps, c.train.log_every, c.train.checkpoint_every = 8, 3, 1, 3
-    c.optim.lr, c.optim.warmup_steps = 1e-3, 1
-    c.eval.knn_k, c.eval.linear_probe, c.eval.batch_size = 5, False, 64
+    smoke_budget(c)
   return c
