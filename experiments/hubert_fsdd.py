@@ -6,8 +6,9 @@ as the paper's BASE takes layer 6 of 12).
 
 Variants: smoke (the tests' generated folder, 3 steps), cpu (1,500 steps of batch 32, 1 s crops,
 wav2vec 2.0's optimizer); `iteration2_cpu` / `iteration2_smoke` the same with the second
-iteration's targets, from the run in `method.teacher` (default runs/speech_fsdd/hubert, where
-run_speech_fsdd.sh puts iteration 1). The paper's mask_prob 0.8 and span 10, temperature 0.1,
+iteration's targets, from the iteration-1 run that `train.init_from` copies into the method
+state (default runs/speech_fsdd/hubert, where run_speech_fsdd.sh puts iteration 1; another:
+`--set "train.init_from=(('method_state/teacher', 'runs/hubert', ''),)"`). The paper's mask_prob 0.8 and span 10, temperature 0.1,
 feature penalty 10 in all.
 """
 import ml_collections
@@ -36,7 +37,7 @@ def get_config(arg: str | None = None):
   if arg == "smoke":
     c.method.num_clusters, c.method.kmeans_frames, c.method.kmeans_iters = 8, 2000, 5
   if iteration2:
-    c.method.update({"targets": "layer", "teacher": "runs/speech_fsdd/hubert",
-                     "teacher_layer": "layer_1" if arg == "cpu" else "layer_0",
-                     "num_clusters": 500 if arg == "cpu" else 8})
+    c.method.update({"targets": "layer", "teacher_layer": "layer_1" if arg == "cpu" else "layer_0",
+                     "teacher_clusters": c.method.num_clusters, "num_clusters": 500 if arg == "cpu" else 8})
+    c.train.init_from = (("method_state/teacher", "runs/speech_fsdd/hubert", ""),)
   return c

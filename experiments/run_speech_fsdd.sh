@@ -16,7 +16,7 @@ for m in $METHODS; do
   SET=()
   if [ "$m" = hubert_iteration2 ]; then
     CONFIG=experiments/hubert_fsdd.py:iteration2_cpu
-    SET=(--set "method.teacher=$DIR/hubert")
+    SET=(--set "train.init_from=(('method_state/teacher', '$DIR/hubert', ''),)")
   fi
   sslax train --config "$CONFIG" "${SET[@]}" --workdir "$DIR/$m" --no_progress
   sslax eval --config "$CONFIG" "${SET[@]}" --random_init --output "$DIR/${m}_random_init.json" > /dev/null

@@ -3,6 +3,7 @@ purity, targets restored exactly on resume, and the second iteration on the firs
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from helpers import log_softmax, speech_smoke_config, write_wav_folder
 from sslax.kmeans import assign, kmeans, label_stats, purity
@@ -109,8 +110,8 @@ def test_second_iteration_clusters_the_teacher_layer(tmp_path):
   first = speech_smoke_config("hubert", folder, tmp_path / "tfds")
   train(first, str(tmp_path / "first"), progress=False)
   config = speech_smoke_config("hubert", folder, tmp_path / "tfds", "iteration2_smoke",
-                               **{"method.teacher": str(tmp_path / "first"), "train.num_steps": 4,
-                                  "train.checkpoint_every": 2})
+                               **{"train.init_from": (("method_state/teacher", str(tmp_path / "first"), ""),),
+                                  "train.num_steps": 4, "train.checkpoint_every": 2})
   straight = train(config, str(tmp_path / "straight"), progress=False)
   assert train(config, str(tmp_path / "resumed"), stop_at=2, progress=False) is None
   shutil.move(tmp_path / "first", tmp_path / "gone")  # resume restores the teacher from its own checkpoint
@@ -124,6 +125,9 @@ def test_second_iteration_clusters_the_teacher_layer(tmp_path):
   teacher, first_params = by_name(state["teacher"]), by_name(params)
   assert teacher.keys() == first_params.keys()
   for name, value in first_params.items():
-    if name != "label_embs":
-      np.testing.assert_array_equal(teacher[name], value, err_msg=name)
+    np.testing.assert_array_equal(teacher[name], value, err_msg=name)
   assert 0 < float(state["digit_purity"]) <= 1 and 0 <= float(state["digit_pnmi"]) <= 1
+  from sslax.methods import make_method
+
+  with pytest.raises(ValueError, match="train.init_from: expected an entry"):
+    make_method(speech_smoke_config("hubert", folder, tmp_path / "tfds", "iteration2_smoke", **{"train.init_from": ()}))

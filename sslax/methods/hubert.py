@@ -18,13 +18,15 @@ stride, so frame t of the MFCCs labels conv frame t (fairseq's label rate ==
 feature rate).
 
 Iteration 2 (`method.targets = "layer"`): the frozen network of a finished
-iteration-1 run (`method.teacher`, its workdir) is copied into the method
-state in `refresh`, the k-means runs on its `method.teacher_layer` frames
-(the paper: layer 6 of 12, 500 clusters), and each step labels its crop with
-the teacher's frames of that crop, with no dropout and no mask. The new
-network trains from scratch, as in the paper. Keeping the teacher in the
-state makes a checkpoint self-contained (resume needs neither the teacher's
-workdir nor a label dump) at the cost of a second copy of the weights in it.
+iteration-1 run sits in the method state as "teacher", copied there before
+step 0 by `train.init_from = (("method_state/teacher", <its workdir>, ""),)`
+(`sslax.train.pretrained`: the loop reads the other run, not the method);
+`refresh` runs the k-means on its `method.teacher_layer` frames (the paper:
+layer 6 of 12, 500 clusters), and each step labels its crop with the
+teacher's frames of that crop, with no dropout and no mask. The new network
+trains from scratch, as in the paper. Keeping the teacher in the state makes
+a checkpoint self-contained (resume needs neither the teacher's workdir nor a
+label dump) at the cost of a second copy of the weights in it.
 """
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ from sslax.methods.base import MethodCard, register
 from sslax.methods.wav2vec2 import Wav2Vec2Method
 from sslax.models.hubert import HuBERT
 from sslax.models.pooling import masked_mean
-from sslax.models.functional import copy_by_path, merge_model, split_model
+from sslax.models.functional import merge_model, split_model
 from sslax.models.wav2vec2 import conv_output_lengths
 
 log = logging.getLogger("sslax")
@@ -94,9 +96,10 @@ class HuBERTMethod(Wav2Vec2Method):
       check_config_value(c, "fbank.hop_length", lambda v: v == stride,
                          f"the conv encoder's total stride {stride} (one MFCC frame per conv frame)")
     else:
-      # read before step 0 only (a resumed run has the teacher in its own checkpoint): `load_teacher`
-      check_config_value(c, "method.teacher", lambda v: isinstance(v, str) and v != "",
-                         "the workdir of a finished iteration-1 run")
+      check_config_value(c, "train.init_from", lambda v: any(tuple(e)[:1] == ("method_state/teacher",) for e in v),
+                         "an entry ('method_state/teacher', <the iteration-1 run's workdir>, '')")
+      check_config_value(c, "method.teacher_clusters", is_positive_int,
+                         "a positive integer (the iteration-1 run's method.num_clusters)")
       layers = ["input"] + [f"layer_{i}" for i in range(c.model.depth)]
       check_config_value(c, "method.teacher_layer", lambda v: v in layers, f"one of {layers}")
     frames = conv_output_lengths(int(c.audio.crop_samples), c.model.conv_layers)
@@ -107,9 +110,9 @@ class HuBERTMethod(Wav2Vec2Method):
     check_config_value(c, "model.dim", lambda v: is_positive_int(v) and v % c.model.num_heads == 0,
                        f"a multiple of model.num_heads={c.model.num_heads}")
 
-  def build_model(self, rngs: nnx.Rngs) -> HuBERT:
+  def build_model(self, rngs: nnx.Rngs, num_clusters: int | None = None) -> HuBERT:
     m = self.config.model
-    return HuBERT(num_clusters=self.config.method.num_clusters,
+    return HuBERT(num_clusters=num_clusters or self.config.method.num_clusters,
                   conv_layers=tuple(tuple(layer) for layer in m.conv_layers), extractor_mode=m.extractor_mode,
                   dim=m.dim, depth=m.depth, num_heads=m.num_heads, mlp_dim=m.mlp_dim, final_dim=m.final_dim,
                   pos_conv_kernel=m.pos_conv_kernel, pos_conv_groups=m.pos_conv_groups, dropout=m.dropout,
@@ -127,8 +130,9 @@ class HuBERTMethod(Wav2Vec2Method):
     state = {"centroids": jnp.zeros((k, dim), jnp.float32), "inertia": jnp.zeros((), jnp.float32),
              **{f"{by}_{name}": jnp.zeros((), jnp.float32) for by in ("digit", "speaker")
                 for name in ("purity", "cluster_purity", "pnmi")}}
-    if self.second_iteration:  # the iteration-1 network, frozen; `refresh` reads it from method.teacher
-      state["teacher"] = jax.tree.map(jnp.zeros_like, split_model(model)[1])
+    if self.second_iteration:  # the iteration-1 network, frozen, until train.init_from copies it in
+      teacher = nnx.eval_shape(lambda: self.build_model(nnx.Rngs(0), self.config.method.teacher_clusters))
+      state["teacher"] = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), split_model(teacher)[1])
     return state
 
   @property
@@ -143,30 +147,6 @@ class HuBERTMethod(Wav2Vec2Method):
     _, feats = teacher.encode(normalize(audio.astype(jnp.float32), lengths), lengths)
     return jax.lax.stop_gradient(feats[self.config.method.teacher_layer]), feats["valid"]
 
-  def load_teacher(self, state):
-    """The teacher's parameters from the latest valid checkpoint of `method.teacher`: every
-    parameter of this network but the cluster embeddings (their number may change between
-    iterations, and the targets never read them)."""
-    from sslax.train.pretrained import latest_weights
-
-    teacher = self.config.method.teacher
-    try:
-      step, params, _ = latest_weights(teacher)
-    except ValueError as e:
-      raise ValueError(f"method.teacher: expected the workdir of a finished iteration-1 run, "
-                       f"{str(e).split(': ', 1)[-1]}") from None
-    params = {k: v for k, v in params.items() if k != "label_embs"}
-    try:
-      loaded, missing = copy_by_path(state.method_state["teacher"], params)
-    except ValueError as e:
-      raise ValueError(f"method.teacher: expected a run of the same network as this one ({e})") from None
-    if missing != ["label_embs"]:
-      raise ValueError(f"method.teacher: expected a HuBERT run of the same network as this one, {teacher} lacks "
-                       f"{[m for m in missing if m != 'label_embs']}")
-    log.info("hubert: iteration-1 network from %s (step %d), targets from its %s", teacher, step,
-             self.config.method.teacher_layer)
-    return jax.tree.map(jnp.asarray, loaded)
-
   def refresh(self, state, data, mesh, step: int):
     """k-means of the first `method.kmeans_frames` training frames (their MFCCs, or the teacher's
     layer) -> centroids; with how well the clusters follow the digit and the speaker
@@ -176,7 +156,9 @@ class HuBERTMethod(Wav2Vec2Method):
     m = self.config.method
     method_state = dict(state.method_state)
     if self.second_iteration:
-      method_state["teacher"] = self.load_teacher(state)
+      if not any(bool(jnp.any(x != 0)) for x in jax.tree.leaves(method_state["teacher"])):
+        raise ValueError("train.init_from: expected the iteration-1 network in method_state/teacher before step 0, "
+                         "found it all zeros (no entry copied it in)")
       teacher = merge_model(state.graphdef, method_state["teacher"], state.batch_stats)
       fn = jax.jit(lambda a, n: self.teacher_frames(teacher, a, n))
     else:

@@ -9,6 +9,10 @@ before the first step; a run resumed from its own checkpoint restores over it. T
 arrays are read from its checkpoint's own metadata, so neither its config nor its data is needed.
 Orbax restores whole trees; choosing subtrees by path and copying them into a fresh network is
 what it lacks, so it is written here.
+
+A first path under `method_state/` copies into the method's state instead of the network: a
+frozen network the method keeps beside the trained one (HuBERT's second iteration keeps its
+first iteration there, `("method_state/teacher", "runs/hubert", "")`).
 """
 from __future__ import annotations
 
@@ -96,16 +100,23 @@ def init_from(state, entries):
     if not (isinstance(entry, (tuple, list)) and len(entry) == 3 and all(isinstance(e, str) for e in entry)):
       raise ValueError(f"train.init_from: expected (path here, workdir, path there) string triples, got {entry!r}")
     into, workdir, source_path = entry
-    n_params = len(_names_under(state.params, into))
+    in_method = into == "method_state" or into.startswith("method_state/")
+    target = state.method_state if in_method else state.params
+    inside = into[len("method_state"):].strip("/") if in_method else into
+    n_params = len(_names_under(target, inside))
     if not n_params:
-      raise ValueError(f"train.init_from: this network has no parameters under {into!r}")
+      raise ValueError(f"train.init_from: this {'method state' if in_method else 'network'} has no parameters "
+                       f"under {inside!r}")
     step, params, batch_stats = latest_weights(workdir)
     where = f"the checkpoint of {workdir} (step {step})"
-    new_params = copy_subtree(state.params, params, into=into, source_path=source_path, where=where)
-    new_stats = state.batch_stats
-    if _names_under(state.batch_stats, into):
-      new_stats = copy_subtree(state.batch_stats, batch_stats, into=into, source_path=source_path, where=where)
-    state = state.replace(params=new_params, batch_stats=new_stats)
+    new = copy_subtree(target, params, into=inside, source_path=source_path, where=where)
+    if in_method:
+      state = state.replace(method_state=new)
+    else:
+      new_stats = state.batch_stats
+      if _names_under(state.batch_stats, into):
+        new_stats = copy_subtree(state.batch_stats, batch_stats, into=into, source_path=source_path, where=where)
+      state = state.replace(params=new, batch_stats=new_stats)
     log.info("train.init_from: %s <- %s:%s (step %d, %d arrays)", into or "the network", workdir,
              source_path or "/", step, n_params)
   return state
