@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-NAMES = {"mockingjay": "Mockingjay", "tera": "TERA", "apc": "APC", "hubert": "HuBERT", "hubert_iteration2": "HuBERT iteration 2", "cpc": "CPC", "temporal_distance": "Temporal distance", "wavenet": "WaveNet", "wav2vec2": "wav2vec 2.0"}
+NAMES = {"mockingjay": "Mockingjay", "tera": "TERA", "apc": "APC", "hubert": "HuBERT", "hubert_iteration2": "HuBERT iteration 2", "cpc": "CPC", "cpc_speaker": "CPC, same-speaker negatives", "temporal_distance": "Temporal distance", "wavenet": "WaveNet", "wav2vec2": "wav2vec 2.0"}
 
 
 def _load(path):
