@@ -6,4 +6,4 @@ from speech_common import VARIANTS, frame_config  # noqa: F401 (VARIANTS: the ar
 
 def get_config(arg: str | None = None):
   return frame_config({"name": "apc", "shift": 5}, {"name": "frame_gru", "dim": 256, "depth": 3, "dropout": 0.1},
-                      arg, cpu_steps=2000, lr=1e-3)
+                      arg, cpu_steps=2000, lr=1e-3, full_model={"dim": 512})  # the paper's 3 x GRU 512

@@ -3,9 +3,9 @@
 negatives from the same utterance — on 1 s crops, batch 32, 1,500 steps of Adam lr 2e-4 as CPC_audio
 (`cpu`); `smoke` for the tests. Data as `fsdd_common`.
 """
-from fsdd_common import smoke_budget, speech_config
+from fsdd_common import set_librispeech, smoke_budget, speech_config
 
-VARIANTS = ("cpu", "smoke")
+VARIANTS = ("cpu", "full", "smoke")
 
 
 def get_config(arg: str | None = None):
@@ -16,7 +16,12 @@ def get_config(arg: str | None = None):
                     {"name": "cpc", "conv_layers": ((256, 10, 5), (256, 8, 4), (256, 4, 2), (256, 4, 2)),
                      "hidden": 256})
   c.optim.weight_decay = 0.0
-  if arg == "cpu":
+  if arg == "full":  # CPC_audio on LibriSpeech 100 h: strides 5, 4, 2, 2, 2 at 16 kHz, 20,480-sample windows
+    set_librispeech(c, train_split="train_clean100", crop_samples=20480, max_samples=20480)
+    c.model.conv_layers = ((256, 10, 5), (256, 8, 4), (256, 4, 2), (256, 4, 2), (256, 4, 2))
+    c.train.batch_size, c.train.num_steps = 64, 200_000
+    c.optim.lr, c.optim.warmup_steps = 2e-4, 10_000
+  elif arg == "cpu":
     c.train.batch_size, c.train.num_steps = 32, 1500
     c.optim.lr, c.optim.warmup_steps = 2e-4, 100
     c.train.log_every, c.train.checkpoint_every = 50, 500

@@ -1,7 +1,7 @@
 """The Free Spoken Digit Dataset as every speech config reads it: `../shared/data/fsdd/recordings`
 (3,000 recordings of 6 speakers, 8 kHz) through the TFDS audio-folder builder, with the usual
 split (recordings with index 0-4 of each speaker and digit are test), digit labels and speaker
-probes."""
+probes; and LibriSpeech from TFDS by name, which the `full` (paper-scale) variants read."""
 import ml_collections
 
 FSDD = "../shared/data/fsdd/recordings"
@@ -45,3 +45,16 @@ def smoke_budget(c: ml_collections.ConfigDict) -> None:
   c.train.batch_size, c.train.num_steps, c.train.log_every, c.train.checkpoint_every = 8, 3, 1, 3
   c.optim.lr, c.optim.warmup_steps = 1e-3, 1
   c.eval.knn_k, c.eval.linear_probe, c.eval.batch_size = 5, False, 64
+
+
+def set_librispeech(c: ml_collections.ConfigDict, *, train_split: str = "train_clean100+train_clean360+train_other500",
+                    crop_samples: int = 250000, max_samples: int = 250000) -> None:
+  """Points `c.data` at TFDS `librispeech` (16 kHz; its records: speech int16, speaker_id) for a
+  paper-scale run: `train_split` for pretraining, dev_clean for the (speaker) probes."""
+  c.data.source, c.data.name = "tfds", "librispeech"
+  c.data.train_split, c.data.eval_split = train_split, "dev_clean"
+  c.data.sample_rate, c.data.max_samples = 16000, max_samples
+  c.data.record_keys = {"audio": "speech", "label": "speaker_id", "speaker": "speaker_id"}
+  c.audio.crop_samples = crop_samples
+  c.eval.extra_labels = ()
+  c.train.log_every, c.train.checkpoint_every = 200, 5000

@@ -5,7 +5,8 @@ scratch on 500 clusters of the iteration-1 network's `layer_1` (the output of 2 
 as the paper's BASE takes layer 6 of 12).
 
 Variants: smoke (the tests' generated folder, 3 steps), cpu (1,500 steps of batch 32, 1 s crops,
-wav2vec 2.0's optimizer); `iteration2_cpu` / `iteration2_smoke` the same with the second
+wav2vec 2.0's optimizer), full (BASE on LibriSpeech 960 h: wav2vec 2.0's `full` network and
+optimizer, 250k steps; iteration 2 400k steps on layer 6 of 12); `iteration2_<variant>` the same with the second
 iteration's targets, from the iteration-1 run that `train.init_from` copies into the method
 state (default runs/speech_fsdd/hubert, where run_speech_fsdd.sh puts iteration 1; another:
 `--set "train.init_from=(('method_state/teacher', 'runs/hubert', ''),)"`). The paper's mask_prob 0.8 and span 10, temperature 0.1,
@@ -15,7 +16,7 @@ import ml_collections
 
 from wav2vec2_fsdd import get_config as wav2vec2_config
 
-VARIANTS = ("cpu", "smoke", "iteration2_cpu", "iteration2_smoke")
+VARIANTS = ("cpu", "full", "smoke", "iteration2_cpu", "iteration2_full", "iteration2_smoke")
 
 
 def get_config(arg: str | None = None):
@@ -36,8 +37,15 @@ def get_config(arg: str | None = None):
                                        "n_mels": 40, "n_mfcc": 13, "fmin": 0.0, "cmvn": True})
   if arg == "smoke":
     c.method.num_clusters, c.method.kmeans_frames, c.method.kmeans_iters = 8, 2000, 5
+  elif arg == "full":  # BASE: fairseq's kaldi MFCCs (23 bands, 25 ms every 20 ms at 16 kHz), 250k steps
+    c.fbank.update({"n_fft": 400, "win_length": 400, "n_mels": 23})
+    c.method.kmeans_frames = 1_000_000
+    c.train.num_steps = 250_000
   if iteration2:
-    c.method.update({"targets": "layer", "teacher_layer": "layer_1" if arg == "cpu" else "layer_0",
-                     "teacher_clusters": c.method.num_clusters, "num_clusters": 500 if arg == "cpu" else 8})
-    c.train.init_from = (("method_state/teacher", "runs/speech_fsdd/hubert", ""),)
+    layer = {"cpu": "layer_1", "full": "layer_5", "smoke": "layer_0"}[arg]  # half the depth: BASE's layer 6 of 12
+    c.method.update({"targets": "layer", "teacher_layer": layer, "teacher_clusters": c.method.num_clusters,
+                     "num_clusters": 8 if arg == "smoke" else 500})
+    c.train.init_from = (("method_state/teacher", "runs/hubert" if arg == "full" else "runs/speech_fsdd/hubert", ""),)
+    if arg == "full":
+      c.train.num_steps = 400_000
   return c

@@ -6,7 +6,8 @@ from speech_common import VARIANTS, frame_config  # noqa: F401 (VARIANTS: the ar
 METHOD = {"name": "mockingjay", "mask_proportion": 0.15, "mask_consecutive": 7, "mask_frequency": 0.0,
           "noise_proportion": 0.0}
 MODEL = {"name": "frame_transformer", "dim": 128, "depth": 3, "num_heads": 4, "mlp_dim": 512, "dropout": 0.1}
+FULL_MODEL = {"dim": 768, "depth": 3, "num_heads": 12, "mlp_dim": 3072}  # the paper's BASE
 
 
 def get_config(arg: str | None = None):
-  return frame_config(METHOD, MODEL, arg, cpu_steps=2000, lr=5e-4)
+  return frame_config(METHOD, MODEL, arg, cpu_steps=2000, lr=5e-4, full_model=FULL_MODEL)

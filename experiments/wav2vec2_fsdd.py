@@ -23,7 +23,7 @@ split: recordings with index 0-4 of each speaker and digit are test.
 """
 import ml_collections
 
-from fsdd_common import smoke_budget, speech_config
+from fsdd_common import set_librispeech, smoke_budget, speech_config
 from sslax.config import pretrained_fields
 
 VARIANTS = ("base", "cpu", "full", "smoke")
@@ -60,16 +60,9 @@ def get_config(arg: str | None = None):
     c.train.batch_size, c.train.num_steps, c.eval.knn_k = 8, 1000, 20
     c.optim.lr, c.optim.warmup_steps = 5e-5, 100
   elif arg == "full":
-    c.data.source, c.data.name = "tfds", "librispeech"
-    c.data.train_split, c.data.eval_split = "train_clean100+train_clean360+train_other500", "dev_clean"
-    c.data.sample_rate, c.data.max_samples = 16000, 250000
-    # TFDS librispeech records: speech (int16), speaker_id; the probes are speaker probes
-    c.data.record_keys = {"audio": "speech", "label": "speaker_id", "speaker": "speaker_id"}
-    c.audio.crop_samples = 250000
+    set_librispeech(c)
     c.train.batch_size, c.train.num_steps = 512, 400_000
     c.optim.lr, c.optim.warmup_steps = 5e-4, 32_000
-    c.train.log_every, c.train.checkpoint_every = 200, 5000
-    c.eval.extra_labels = ()
   elif arg == "cpu":
     c.model = _model(128, 4, 4, 512, small_convs, 128, 2, 64, 32, 8, 0.05)
     c.train.batch_size, c.train.num_steps = 32, 1500

@@ -8,9 +8,9 @@
   smoke  dilations 1, 2, ..., 32 of width 8 on the tests' generated folder, 3 steps.
 Data as `fsdd_common`.
 """
-from fsdd_common import smoke_budget, speech_config
+from fsdd_common import set_librispeech, smoke_budget, speech_config
 
-VARIANTS = ("cpu", "smoke")
+VARIANTS = ("cpu", "full", "smoke")
 
 
 def get_config(arg: str | None = None):
@@ -21,7 +21,12 @@ def get_config(arg: str | None = None):
                     {"name": "wavenet", "dilations": tuple(2**i for i in range(10)) * 2, "channels": 32,
                      "skip": 128, "classes": 256}, crop_samples=4000, max_samples=8000)
   c.optim.weight_decay, c.optim.grad_clip_norm = 0.0, 1.0
-  if arg == "cpu":
+  if arg == "full":  # ibab/tensorflow-wavenet's defaults: 5 stacks of 1..512, 32 / 512 channels, 100k-sample pieces
+    set_librispeech(c, train_split="train_clean100", crop_samples=100_000, max_samples=160_000)
+    c.model.dilations, c.model.channels, c.model.skip = tuple(2**i for i in range(10)) * 5, 32, 512
+    c.train.batch_size, c.train.num_steps = 8, 100_000
+    c.optim.lr, c.optim.warmup_steps = 1e-3, 1000
+  elif arg == "cpu":
     c.train.batch_size, c.train.num_steps = 8, 1500
     c.optim.lr, c.optim.warmup_steps = 1e-3, 100
     c.train.log_every, c.train.checkpoint_every = 50, 500
