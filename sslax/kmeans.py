@@ -46,9 +46,19 @@ def _plus_plus(key, x, w, k):
   return jax.lax.fori_loop(1, k, body, (centroids, nearest))[0]
 
 
-@partial(jax.jit, static_argnames=("k", "iters"))
-def kmeans(key: jax.Array, x: jax.Array, k: int, iters: int = 50, weights: jax.Array | None = None
-           ) -> tuple[jax.Array, jax.Array]:
+def split_empty(key: jax.Array, centroids: jax.Array, counts: jax.Array, eps: float = 1e-3) -> jax.Array:
+  """DeepCluster's (faiss') empty-cluster rule: every centroid that won no point [K] moves next to
+  the centroid of the largest cluster, c * (1 + eps * s) with s a random sign vector per empty
+  cluster, so the next assignment splits that cluster. The other centroids stay."""
+  empty = counts <= 0
+  big = centroids[jnp.argmax(counts)]
+  signs = jnp.where(jax.random.bernoulli(key, 0.5, centroids.shape), 1.0, -1.0)
+  return jnp.where(empty[:, None], big[None, :] * (1.0 + eps * signs), centroids)
+
+
+@partial(jax.jit, static_argnames=("k", "iters", "split_empty_clusters"))
+def kmeans(key: jax.Array, x: jax.Array, k: int, iters: int = 50, weights: jax.Array | None = None,
+           split_empty_clusters: bool = False) -> tuple[jax.Array, jax.Array]:
   """Lloyd's k-means from k-means++ seeds.
 
   Args:
@@ -57,6 +67,8 @@ def kmeans(key: jax.Array, x: jax.Array, k: int, iters: int = 50, weights: jax.A
     k: clusters. iters: Lloyd iterations (each: assign, then move every centroid to the mean of
       its points; a centroid that loses all its points stays where it is).
     weights: [N] point weights (0: padding rows that take no part), default 1.
+    split_empty_clusters: instead, a centroid that loses all its points moves next to the largest
+      cluster's (`split_empty`), as DeepCluster: all k clusters stay in use.
 
   Returns:
     (centroids [K, D], inertia: the weighted mean squared distance to the nearest centroid).
@@ -71,12 +83,14 @@ def kmeans(key: jax.Array, x: jax.Array, k: int, iters: int = 50, weights: jax.A
   x = x.astype(jnp.float32)
   w = jnp.ones((x.shape[0],), jnp.float32) if weights is None else weights.astype(jnp.float32)
   centroids = _plus_plus(key, x, w, k)
+  split_key = jax.random.fold_in(key, 1)
 
-  def step(_, centroids):
+  def step(i, centroids):
     onehot = jax.nn.one_hot(assign(x, centroids), k, dtype=jnp.float32) * w[:, None]
     counts = jnp.sum(onehot, axis=0)
     sums = onehot.T @ x
-    return jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1.0)[:, None], centroids)
+    moved = jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1.0)[:, None], centroids)
+    return split_empty(jax.random.fold_in(split_key, i), moved, counts) if split_empty_clusters else moved
 
   centroids = jax.lax.fori_loop(0, iters, step, centroids)
   inertia = jnp.sum(w * jnp.min(sq_distances(x, centroids), -1)) / jnp.sum(w)

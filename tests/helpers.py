@@ -91,7 +91,7 @@ def write_image_tar(path, num_per_class=12, classes=("cat", "dog", "frog"), size
 METHOD_NAMES = ("simclr", "byol", "simsiam", "moco", "dino", "vicreg", "barlow_twins", "rotation", "mae", "simmim",
                 "context_encoder", "pixelcnn", "swav", "jigsaw",
                 "relative_position", "triplet",
-                "colorization", "cmc")
+                "colorization", "cmc", "deepcluster")
 # Overrides of `method_digits_config` for the smoke runs of tests/test_methods.py. Tests that build
 # one step with these and train()'s optimizer compile the same program as those runs (shared
 # through the persistent compilation cache); none of them changes the step.
