@@ -49,7 +49,7 @@ from sslax.eval.layer_probe import LayerProbe
 from sslax.kmeans import assign, kmeans
 from sslax.losses import l2_normalize
 from sslax.methods.base import Method, MethodCard, register
-from sslax.methods.two_view import resnet_stage_features
+from sslax.methods.two_view import image_inputs, resnet_stage_features
 from sslax.models import build_encoder
 from sslax.models.functional import copy_by_path, merge_model, split_model
 from sslax.optim.masks import path_name
@@ -108,9 +108,7 @@ class DeepCluster(Method):
 
   @property
   def inputs(self) -> Images:
-    size = self.config.data.get("image_size")
-    return Images(channels=int(self.config.model.in_channels), image_size=None if size is None else tuple(size),
-                  dataset=self.config.data.get("name", ""))
+    return image_inputs(self.config)
 
   def check_config(self):
     c = self.config
