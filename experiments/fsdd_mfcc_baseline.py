@@ -6,7 +6,8 @@ Reads the same splits through the same TFDS audio-folder builder as the
 pretraining run, computes 13 MFCCs and their deltas with librosa (25 ms
 windows, 10 ms hop, 40 mel bands), pools each recording to the mean and
 standard deviation over time (52 numbers), and runs the same kNN and linear
-probes for digit and speaker. Needs `pip install -e '.[audio]'`.
+probes for digit and speaker, and speaker verification (recall@1, EER) on
+the test recordings. Needs `pip install -e '.[audio]'`.
 """
 import argparse
 import json
@@ -17,6 +18,7 @@ import numpy as np
 from sslax.config import load_config
 from sslax.data import get_source
 from sslax.eval import knn_accuracy, linear_probe
+from sslax.eval.verification import verification_metrics
 
 
 def mfcc_stats(audio: np.ndarray, rate: int) -> np.ndarray:
@@ -48,6 +50,8 @@ def main():
     report[f"{prefix}knn_top1"] = knn_accuracy(train_x, train_y[key], test_x, test_y[key], k=config.eval.knn_k,
                                                temperature=config.eval.knn_temperature)
     report[f"{prefix}linear_top1"] = linear_probe(train_x, train_y[key], test_x, test_y[key], seed=0)["top1"]
+  for k, v in verification_metrics(test_x, test_y["speaker"]).items():  # speaker recall@1 and EER
+    report[f"speaker/{k}"] = v
   print(json.dumps(report, indent=2))
   if args.output:
     with open(args.output, "w") as f:

@@ -6,11 +6,12 @@
 # weighted sum) -> the same probes of the same network at random init; then the table, with the
 # MFCC baseline (needs the [audio] extra). wav2vec 2.0 is listed for its weighted-layer probe.
 # hubert_iteration2 clusters a layer of $DIR/hubert (iteration 1), so it runs after hubert;
-# cpc_speaker is CPC with same-speaker negatives.
+# cpc_speaker is CPC with same-speaker negatives; triplet trains speaker embeddings
+# (experiments/triplet_fsdd.py), reported with speaker recall@1 and EER.
 set -euo pipefail
 DIR=${1:-runs/speech_fsdd}
 shift || true
-METHODS=${*:-mockingjay tera apc hubert hubert_iteration2 cpc cpc_speaker temporal_distance wavenet wav2vec2}
+METHODS=${*:-mockingjay tera apc hubert hubert_iteration2 cpc cpc_speaker temporal_distance wavenet wav2vec2 triplet}
 mkdir -p "$DIR"
 for m in $METHODS; do
   CONFIG=experiments/${m}_fsdd.py:cpu

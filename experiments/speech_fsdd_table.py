@@ -4,13 +4,15 @@
 
 Per method and its random init: digit and speaker probes of the last layer (linear, 20-NN), the
 best single layer (linear; kNN) and SUPERB's softmax-weighted sum of all layers (linear; kNN of
-the weighted standardized layers), beside the MFCC baseline.
+the weighted standardized layers), beside the MFCC baseline; then speaker verification (recall@1 and
+EER of cosine scores between test recordings, `sslax.eval.verification`) where a report has it.
 """
 import json
 import os
 import sys
 
-NAMES = {"mockingjay": "Mockingjay", "tera": "TERA", "apc": "APC", "hubert": "HuBERT", "hubert_iteration2": "HuBERT iteration 2", "cpc": "CPC", "cpc_speaker": "CPC, same-speaker negatives", "temporal_distance": "Temporal distance", "wavenet": "WaveNet", "wav2vec2": "wav2vec 2.0"}
+NAMES = {"mockingjay": "Mockingjay", "tera": "TERA", "apc": "APC", "hubert": "HuBERT", "hubert_iteration2": "HuBERT iteration 2", "cpc": "CPC", "cpc_speaker": "CPC, same-speaker negatives", "temporal_distance": "Temporal distance", "wavenet": "WaveNet", "wav2vec2": "wav2vec 2.0",
+         "triplet": "Speaker triplet"}
 
 
 def _load(path):
@@ -58,6 +60,28 @@ def main(root: str) -> None:
       names = sorted(_layers(r, ""), key=lambda n: (n != "input", len(n), n))  # input, layer_0, ..., layer_10
       weights = {n: r[f"layer/weight/{n}"] for n in names}
       print(f"- {name}: " + ", ".join(f"{n} {w:.2f}" for n, w in weights.items()))
+  _verification(root)
+
+
+def _verification(root: str) -> None:
+  rows = []
+  mfcc = os.path.join(root, "mfcc.json")
+  if os.path.exists(mfcc) and "speaker/eer" in _load(mfcc):
+    rows.append(("MFCC + deltas, mean and std", _load(mfcc)))
+  for key, name in NAMES.items():
+    for label, path in (("at random init", f"{key}_random_init.json"), ("pretrained", f"{key}/report.json")):
+      path = os.path.join(root, path)
+      if os.path.exists(path) and "speaker/eer" in _load(path):
+        rows.append((f"{name} {label}", _load(path)))
+  if not rows:
+    return
+  print()
+  print("| features | speaker recall@1 | speaker EER | embedding: recall@1 | embedding: EER |")
+  print("|---|---|---|---|---|")
+  for name, r in rows:
+    emb = (f"{r['speaker/embedding_recall@1']:.4f} | {r['speaker/embedding_eer']:.4f}"
+           if "speaker/embedding_eer" in r else " | ")
+    print(f"| {name} | {r['speaker/recall@1']:.4f} | {r['speaker/eer']:.4f} | {emb} |")
 
 
 if __name__ == "__main__":

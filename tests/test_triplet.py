@@ -86,3 +86,42 @@ def test_triplet_loss_rejects_bad_arguments():
     triplet_loss(jnp.zeros((4, 2)), jnp.zeros(4, jnp.int32), mining="easy")
   with pytest.raises(ValueError, match=r"triplet_loss: expected labels of shape \(4,\), got \(3,\)"):
     triplet_loss(jnp.zeros((4, 2)), jnp.zeros(3, jnp.int32))
+
+
+def _eer_by_sweep(scores, same):
+  """The EER written out: the ROC polyline through (false accept rate, true accept rate) at every
+  threshold from above the top score down, crossed with false reject = false accept."""
+  pos, neg = scores[same], scores[~same]
+  points = [(0.0, 0.0)]
+  for t in np.sort(np.unique(scores))[::-1]:
+    points.append((np.mean(neg >= t), np.mean(pos >= t)))
+  for (f0, t0), (f1, t1) in zip(points[:-1], points[1:]):
+    d0, d1 = (1 - t0) - f0, (1 - t1) - f1
+    if d1 <= 0:
+      return f1 if d1 == 0 else f0 + d0 / (d0 - d1) * (f1 - f0)
+  raise AssertionError("no crossing")
+
+
+def test_verification_metrics_match_numpy():
+  from sslax.eval.verification import equal_error_rate, verification_metrics
+
+  rng = np.random.default_rng(0)
+  labels = np.repeat(np.arange(5), 6)
+  x = rng.normal(size=(5, 8))[labels] + 0.9 * rng.normal(size=(30, 8))
+  out = verification_metrics(x, labels)
+  xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+  sim = xn @ xn.T
+  nearest = [max((j for j in range(30) if j != i), key=lambda j: sim[i, j]) for i in range(30)]
+  assert out["recall@1"] == np.mean(labels[nearest] == labels)
+  pairs = [(i, j) for i in range(30) for j in range(i + 1, 30)]
+  scores = np.array([sim[i, j] for i, j in pairs])
+  same = np.array([labels[i] == labels[j] for i, j in pairs])
+  np.testing.assert_allclose(out["eer"], _eer_by_sweep(scores, same), atol=1e-12)
+  assert 0 < out["eer"] < 0.5 and 0 < out["recall@1"] <= 1
+  # separable: EER 0; ties and a hand-checked case: one same pair at 0.5, different pairs at 0.9 and 0.1
+  assert verification_metrics(np.eye(3)[[0, 0, 1, 1, 2, 2]], np.array([0, 0, 1, 1, 2, 2]))["eer"] == 0.0
+  np.testing.assert_allclose(equal_error_rate(np.array([0.5, 0.9, 0.1]), np.array([True, False, False])), 0.5)
+  with pytest.raises(ValueError, match="expected both same and different pairs"):
+    equal_error_rate(np.array([0.1, 0.2]), np.array([True, True]))
+  with pytest.raises(ValueError, match=r"expected embeddings \[N, D\] and labels \[N\]"):
+    verification_metrics(np.zeros((3, 2)), np.zeros(4))
