@@ -19,7 +19,7 @@ from functools import lru_cache
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAMILIES = ("contrastive", "self-distillation", "redundancy reduction", "masked prediction", "autoregressive",
-            "quantized contrastive", "clustering", "pretext", "transfer")
+            "quantized contrastive", "clustering", "pretext", "word embeddings", "transfer")
 
 
 def _first_paragraphs(doc: str | None, n: int = 2) -> str:

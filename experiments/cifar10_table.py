@@ -13,7 +13,7 @@ from sslax.train.metrics import read_metrics
 METHODS = ("simclr", "byol", "simsiam", "moco", "vicreg", "barlow_twins", "dino", "rotation", "context_encoder",
            "denoising_ae", "swav", "jigsaw", "relative_position", "triplet", "colorization", "cmc", "deepcluster")
 # random-init baselines beside random_init.json that also hold the per-stage probe
-BASELINES = ("random_init_ae.json", "random_init_standardized.json", "random_init_colorization.json",
+BASELINES = ("random_init.json", "random_init_ae.json", "random_init_standardized.json", "random_init_colorization.json",
              "random_init_cmc.json", "random_init_deepcluster.json")
 
 

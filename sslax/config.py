@@ -363,7 +363,9 @@ def base_config() -> ml_collections.ConfigDict:
       "label": "label", "per_group": 0, "group_by": ("label",), "steps": 300, "lr": 1e-3,
       "weight_decay": 0.01, "batch_size": 64, "warmup_steps": 30, "freeze": (), "adapter_dim": 0,
       "train_only": ("adapter", "norm"), "train_mode": False})
+  # layer_probe: the two-view and rotation methods with a ResNet encoder also probe each stage
+  # (LayerProbe) at the end of a run
   c.eval = ml_collections.ConfigDict({
       "knn_k": 200, "knn_temperature": 0.07, "batch_size": 512, "linear_probe": True,
-      "monitor_max_train": 10000})
+      "monitor_max_train": 10000, "layer_probe": True})
   return c

@@ -34,6 +34,7 @@ def digits_config(arg: str | None = None):
   c.train.batch_size, c.train.num_steps, c.train.log_every = 256, 600, 20
   c.train.checkpoint_every, c.train.knn_every = 200, 200
   c.eval.knn_k, c.eval.batch_size = 20, 512
+  c.eval.layer_probe = False  # the report compares pooled features only
   if arg == "smoke":
     c.model.width = 8
     c.projector.hidden_dim, c.projector.out_dim = 32, 16

@@ -20,6 +20,16 @@ def digits_smoke_config(**overrides):
   return config
 
 
+def set_overrides(config, overrides: dict) -> None:
+  """config["a.b.c"] = value for each dotted key of `overrides` (an unlocked config)."""
+  for key, value in overrides.items():
+    node = config
+    *parents, leaf = key.split(".")
+    for part in parents:
+      node = node[part]
+    node[leaf] = value
+
+
 def log_softmax(x):
   """NumPy log-softmax over the last axis, the formula the loss tests write out."""
   x = x - x.max(-1, keepdims=True)
@@ -112,6 +122,7 @@ def method_digits_config(name, **overrides):
     config.augment.grayscale_prob = 0.0
     config.augment.mean, config.augment.std = (0.3,), (0.4,)
   config.train.batch_size, config.train.num_steps, config.train.checkpoint_every = 64, 6, 3
+  config.eval.layer_probe = False  # per-stage probes are smoke-tested by the methods that always list them
   if name in ("dino", "swav"):
     config.method.local_crop_size = (4, 4)
   if name == "jigsaw":  # 2x2 cells of 4 px
@@ -130,12 +141,7 @@ def method_digits_config(name, **overrides):
     config.model.image_size, config.model.patch_size = 8, 2
   if name == "simmim":
     config.method.mask_patch_size = 4  # cells of 2x2 patches
-  for key, value in overrides.items():
-    node = config
-    *parents, leaf = key.split(".")
-    for part in parents:
-      node = node[part]
-    node[leaf] = value
+  set_overrides(config, overrides)
   config.lock()
   return config
 
@@ -192,12 +198,7 @@ def speech_smoke_config(method, folder, data_dir, variant="smoke", **overrides):
   config.unlock()
   config.data.paths = {"train": str(folder), "test": str(folder)}
   config.data.data_dir = str(data_dir)
-  for key, value in overrides.items():
-    node = config
-    *parents, leaf = key.split(".")
-    for part in parents:
-      node = node[part]
-    node[leaf] = value
+  set_overrides(config, overrides)
   config.lock()
   return config
 
@@ -243,12 +244,7 @@ def text_smoke_config(name, folder, data_dir, **overrides):
     config.eval.probe_data.paths = {"train": tsv, "test": tsv}
   else:
     config.eval.fewshot.data.paths = {"train": tsv, "test": tsv}
-  for key, value in overrides.items():
-    node = config
-    *parents, leaf = key.split(".")
-    for part in parents:
-      node = node[part]
-    node[leaf] = value
+  set_overrides(config, overrides)
   config.lock()
   return config
 

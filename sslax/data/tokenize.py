@@ -1,5 +1,6 @@
-"""Tokenizers through Hugging Face `tokenizers`: train WordPiece (BERT) or byte-level BPE (GPT-2)
-offline on a corpus, save with the run, or load an existing vocabulary.
+"""Tokenizers through Hugging Face `tokenizers`: train WordPiece (BERT), byte-level BPE (GPT-2) or a
+word-level vocabulary (word2vec) offline on a corpus, save with the run, or load an existing
+vocabulary.
 
 `tokenizers` is an optional dependency (`pip install -e '.[text]'`); nothing
 else in sslax imports it.
@@ -11,16 +12,21 @@ from typing import Iterable
 
 WORDPIECE_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 BPE_SPECIALS = ("<|endoftext|>", "<|pad|>")
+WORD_SPECIALS = ("<pad>", "<unk>", "</s>")
+TRAINED = ("wordpiece", "bpe", "word")  # the `data.tokenizer` kinds trained on the corpus
 
 
-def train_tokenizer(texts: Iterable[str], *, kind: str, vocab_size: int, lowercase: bool = True):
+def train_tokenizer(texts: Iterable[str], *, kind: str, vocab_size: int, lowercase: bool = True,
+                    min_frequency: int = 0):
   """Trains a tokenizer on `texts`.
 
   Args:
     kind: "wordpiece" (BERT: lower-cased, `##` continuation pieces, specials
-      `[PAD] [UNK] [CLS] [SEP] [MASK]`) or "bpe" (GPT-2's byte-level BPE, specials
-      `<|endoftext|> <|pad|>`).
+      `[PAD] [UNK] [CLS] [SEP] [MASK]`), "bpe" (GPT-2's byte-level BPE, specials
+      `<|endoftext|> <|pad|>`) or "word" (word2vec: lower-cased words and punctuation runs,
+      ids by descending frequency after the specials `<pad> <unk> </s>`; rarer words are `<unk>`).
     vocab_size: the target vocabulary size (specials included).
+    min_frequency: "word": words seen fewer times are left out (word2vec's `min_count`).
 
   Returns:
     a `tokenizers.Tokenizer`.
@@ -39,8 +45,17 @@ def train_tokenizer(texts: Iterable[str], *, kind: str, vocab_size: int, lowerca
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(BPE_SPECIALS),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+  elif kind == "word":
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()] if lowercase
+                                          else [normalizers.NFKC()])
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins the words with spaces
+    trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=list(WORD_SPECIALS))
   else:
-    raise ValueError(f"data.tokenizer: expected 'wordpiece', 'bpe' or a tokenizer.json / vocab.txt path, got {kind!r}")
+    raise ValueError(f"data.tokenizer: expected 'wordpiece', 'bpe', 'word' or a tokenizer.json / vocab.txt path, "
+                     f"got {kind!r}")
   tok.train_from_iterator(texts, trainer=trainer)
   return tok
 
@@ -72,8 +87,7 @@ def tokenizer_for_run(spec: str, texts: Iterable[str], workdir: str | None, voca
   saved = join(workdir, "tokenizer.json") if workdir else None  # a folder or a gs:// workdir (sslax.paths)
   if saved and exists(saved):
     return Tokenizer.from_str(read_text(saved))
-  tok = train_tokenizer(texts, kind=spec, vocab_size=vocab_size) if spec in ("wordpiece", "bpe") \
-      else load_tokenizer(spec)
+  tok = train_tokenizer(texts, kind=spec, vocab_size=vocab_size) if spec in TRAINED else load_tokenizer(spec)
   if saved:
     makedirs(workdir)
     write_text(saved, tok.to_str())  # per-process temporary file, then a rename: hosts may share the workdir
@@ -113,7 +127,7 @@ def tokenizer_cache_path(data_config) -> str:
   train = [train] if isinstance(train, str) else list(train)
   key = "|".join(f"{os.path.abspath(p)}:{os.stat(p).st_mtime_ns}" for p in train)
   key += f"|{data_config.get('text_format', 'lines')}|{data_config.get('text_column')}|{data_config.tokenizer}"
-  key += f"|{data_config.vocab_size}"
+  key += f"|{data_config.vocab_size}" + (f"|min{data_config.min_frequency}" if data_config.get("min_frequency") else "")
   import hashlib
 
   digest = hashlib.sha1(key.encode()).hexdigest()[:12]
@@ -123,17 +137,18 @@ def tokenizer_cache_path(data_config) -> str:
 
 def data_tokenizer(data_config, texts_fn=None):
   """The tokenizer `data_config` names: `data.tokenizer` a tokenizer.json / vocab.txt path, or
-  "wordpiece" / "bpe" trained (once, then cached, see `tokenizer_cache_path`) with
-  `data.vocab_size` on the train split's texts (`texts_fn()` yields them). The configured
+  "wordpiece" / "bpe" / "word" trained (once, then cached, see `tokenizer_cache_path`) with
+  `data.vocab_size` (and `data.min_frequency` for "word") on the train split's texts (`texts_fn()` yields them). The configured
   `data.special_ids` are checked against it.
   """
   spec = data_config.tokenizer
-  if spec in ("wordpiece", "bpe"):
+  if spec in TRAINED:
     path = tokenizer_cache_path(data_config)
     if not os.path.exists(path):
       if texts_fn is None:
         raise ValueError(f"data.tokenizer: no trained {spec!r} tokenizer cached at {path} and no texts to train one")
-      tok = train_tokenizer(texts_fn(), kind=spec, vocab_size=int(data_config.vocab_size))
+      tok = train_tokenizer(texts_fn(), kind=spec, vocab_size=int(data_config.vocab_size),
+                            min_frequency=int(data_config.get("min_frequency") or 0))
       from sslax.data.builders import writable_dir
 
       writable_dir(os.path.dirname(path))

@@ -50,10 +50,10 @@ class TokenMethod(Method):
     probe = super().probe_data()
     if probe is None:
       return None
-    from sslax.data.tokenize import tokenizer_cache_path
+    from sslax.data.tokenize import TRAINED, tokenizer_cache_path
 
     d = self.config.data
-    inherited = {"tokenizer": tokenizer_cache_path(d) if d.tokenizer in ("wordpiece", "bpe") else d.tokenizer,
+    inherited = {"tokenizer": tokenizer_cache_path(d) if d.tokenizer in TRAINED else d.tokenizer,
                  "special_ids": d.special_ids.to_dict(), "framing": d.framing, "seq_len": d.seq_len,
                  "vocab_size": d.vocab_size, "data_dir": d.get("data_dir")}
     for key, value in inherited.items():

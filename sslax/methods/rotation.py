@@ -22,8 +22,10 @@ from flax import nnx
 from sslax.augment import augment_batch, eval_transform
 from sslax.config import check_config_value
 from sslax.data.modality import Images
+from sslax.eval import KNN, LinearProbe
 from sslax.eval.collapse import collapse_metrics
 from sslax.methods.base import Method, MethodCard, register
+from sslax.methods.two_view import resnet_stage_features, stage_probe
 from sslax.models import MLPHead, build_encoder
 
 NUM_ROTATIONS = 4
@@ -99,3 +101,10 @@ class Rotation(Method):
   def features(self, model, inputs) -> jax.Array:
     """Frozen, evaluation-mode encoder features [B, D] of raw (uint8 or [0, 1]) upright images."""
     return model.encode(eval_transform(inputs["image"], self.config.augment), train=False)
+
+  def layer_features(self, model, inputs) -> dict[str, jax.Array]:
+    """{"stage1".."stageN"} of the ResNet encoder on upright evaluation-view images."""
+    return resnet_stage_features(model.encoder, eval_transform(inputs["image"], self.config.augment))
+
+  def evaluators(self):
+    return (KNN(), LinearProbe(), *stage_probe(self.config))

@@ -12,6 +12,8 @@ from flax import nnx
 from sslax.augment import augment_batch, eval_transform
 from sslax.config import check_config_value, is_positive_int
 from sslax.data.modality import Images
+from sslax.eval import KNN, LinearProbe
+from sslax.eval.layer_probe import LayerProbe
 from sslax.methods.base import Method
 from sslax.models import MLPHead, build_encoder
 from sslax.optim import cosine_tau_schedule
@@ -132,6 +134,18 @@ class TwoViewMethod(Method):
   def layer_features(self, model, inputs) -> dict[str, jax.Array]:
     """{"stage1".."stageN"} of a ResNet encoder on the evaluation view (`resnet_stage_features`)."""
     return resnet_stage_features(model.encoder, eval_transform(inputs["image"], self.config.augment))
+
+  def evaluators(self):
+    """kNN and the linear probe of the pooled encoder, and with a ResNet encoder the probe of each
+    stage (`LayerProbe`): where in the network the method's features are best."""
+    return (KNN(), LinearProbe(), *stage_probe(self.config))
+
+
+def stage_probe(config) -> tuple:
+  """(LayerProbe(),) for a ResNet encoder (its stages are named) unless `eval.layer_probe` is off;
+  () for a ViT."""
+  on = config.eval.get("layer_probe", True) and str(config.model.name).startswith("resnet")
+  return (LayerProbe(),) if on else ()
 
 
 class MomentumMixin:
