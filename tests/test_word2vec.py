@@ -9,7 +9,8 @@ import pytest
 
 from helpers import ROOT, set_overrides
 
-from sslax.methods.word2vec import context_windows, draw_noise, keep_probability, negative_sampling_loss, noise_cdf
+from sslax.losses.word2vec import negative_sampling_loss
+from sslax.methods.word2vec import context_windows, draw_noise, keep_probability, noise_cdf
 
 
 def _log_sigmoid(x):

@@ -53,6 +53,7 @@ from sslax.config import check_config_value, is_positive_int
 from sslax.data.modality import TokenRows
 from sslax.data.pipeline import eval_batches
 from sslax.eval.word_vectors import WordVectors
+from sslax.losses.word2vec import negative_sampling_loss
 from sslax.methods.base import Method, MethodCard, register
 from sslax.models.pooling import masked_mean
 
@@ -125,23 +126,6 @@ def context_windows(key: jax.Array, ids: jax.Array, keep: jax.Array, sentence: j
   return cid, contexts, valid
 
 
-def negative_sampling_loss(inputs: jax.Array, target_vectors: jax.Array, noise_vectors: jax.Array,
-                           noise_ok: jax.Array, weight: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """Sum over positives of weight * (-log s(v.u) - sum_k ok_k log s(-v.u_k)) (Mikolov et al. 2013b, eq. 4).
-
-  Args:
-    inputs: [..., D] the predicting vectors v; target_vectors: [..., D] u of the target;
-    noise_vectors: [..., K, D]; noise_ok: [..., K] bool (False: a noise word equal to the target);
-    weight: [...] 1 for a real positive, 0 for none.
-
-  Returns: (the sum, the number of positives).
-  """
-  pos = jnp.sum(inputs * target_vectors, -1)
-  neg = jnp.einsum("...d,...kd->...k", inputs, noise_vectors)
-  per = -jax.nn.log_sigmoid(pos) - jnp.sum(jnp.where(noise_ok, jax.nn.log_sigmoid(-neg), 0.0), -1)
-  return jnp.sum(per * weight), jnp.sum(weight)
-
-
 @register("word2vec")
 class Word2VecMethod(Method):
   card = MethodCard(
@@ -151,7 +135,7 @@ class Word2VecMethod(Method):
             "(https://arxiv.org/abs/1310.4546)",
       objective="log s(u_o . v_c) + sum over k noise words of log s(-u_k . v_c), noise from unigram^0.75, "
                 "skip-gram or CBOW, frequent words subsampled, windows shrunk at random",
-      loss="sslax.methods.word2vec.negative_sampling_loss",
+      loss="sslax.losses.word2vec.negative_sampling_loss",
       reference="tmikolov/word2vec `word2vec.c` (TrainModelThread)",
       tests=("tests/test_word2vec.py::test_smoke_pretrain_then_word_vectors",
              "tests/test_word2vec.py::test_negative_sampling_loss_matches_numpy",
