@@ -8,10 +8,10 @@ among a few values on the last 10% of the training rows.
   python experiments/bigram_baseline.py --config experiments/gpt_text.py:cpu [--output bigram.json]
 """
 import argparse
-import json
 
 import numpy as np
 
+from report_json import emit
 from sslax.config import apply_overrides, load_config, validate_config
 from sslax.data import get_source
 
@@ -56,10 +56,7 @@ def main(argv=None):
   bigram_nll = _nll(test_prev, test_next, counts, unigram, k)
   report = {"unigram_perplexity": float(np.exp(unigram_nll)), "bigram_perplexity": float(np.exp(bigram_nll)),
             "bigram_add_k": k, "train_targets": int(len(train_next)), "test_targets": int(len(test_next))}
-  print(json.dumps(report, indent=2))
-  if args.output:
-    with open(args.output, "w") as f:
-      json.dump(report, f, indent=2)
+  emit(report, args.output)
 
 
 if __name__ == "__main__":

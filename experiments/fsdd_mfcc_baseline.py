@@ -10,11 +10,11 @@ probes for digit and speaker, and speaker verification (recall@1, EER) on
 the test recordings. Needs `pip install -e '.[audio]'`.
 """
 import argparse
-import json
 
 import librosa
 import numpy as np
 
+from report_json import emit
 from sslax.config import load_config
 from sslax.data import get_source
 from sslax.eval import knn_accuracy, linear_probe
@@ -52,10 +52,7 @@ def main():
     report[f"{prefix}linear_top1"] = linear_probe(train_x, train_y[key], test_x, test_y[key], seed=0)["top1"]
   for k, v in verification_metrics(test_x, test_y["speaker"]).items():  # speaker recall@1 and EER
     report[f"speaker/{k}"] = v
-  print(json.dumps(report, indent=2))
-  if args.output:
-    with open(args.output, "w") as f:
-      json.dump(report, f, indent=2)
+  emit(report, args.output)
 
 
 if __name__ == "__main__":

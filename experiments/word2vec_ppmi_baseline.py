@@ -12,12 +12,12 @@ window at distance d (word2vec's expected weight under its randomly shrunk windo
 scaled by the square root of the singular values ("eig = 0.5").
 """
 import argparse
-import json
 
 import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
 
+from report_json import emit
 from sslax.config import load_config
 from sslax.data import get_source
 from sslax.data.tokenize import data_tokenizer
@@ -70,10 +70,7 @@ def main():
   ids, words = vocabulary_words(data_tokenizer(config.data), specials)
   report = word_vector_metrics(vectors[ids], words, config.eval.word_eval)
   report["nonzero_cooccurrences"] = int(counts.nnz)
-  print(json.dumps(report, indent=2))
-  if args.output:
-    with open(args.output, "w") as f:
-      json.dump(report, f, indent=2)
+  emit(report, args.output)
 
 
 if __name__ == "__main__":

@@ -110,8 +110,8 @@ class SpeakerTriplet(FrameMethod):
     f1, v1 = self.frames(batch["audio"], batch["length"], k_crop1)
     f2, v2 = self.frames(batch["audio"], batch["length"], k_crop2)
     z, pooled = model.embed(jnp.concatenate([f1, f2]), jnp.concatenate([v1, v2]), k_model)
-    ids = batch["speaker"] if self.config.method.positives == "speaker" else jnp.arange(n)
     m = self.config.method
+    ids = batch["speaker"] if m.positives == "speaker" else jnp.arange(n)
     loss, aux = triplet_loss(z, jnp.concatenate([ids, ids]).astype(jnp.int32), margin=m.margin, mining=m.mining,
                              squared=True)
     return loss, {**aux, **collapse_metrics(pooled[:n])}, method_state

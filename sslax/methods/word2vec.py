@@ -25,12 +25,12 @@ device from the step's key:
 The loss is the sum over the batch's positive pairs (CBOW: centres) of
 -log s(u.v) - sum_k log s(-u_k.v), word2vec.c's objective. word2vec.c takes
 one SGD step of `alpha` per pair, one after another; summed into one
-synchronous step over a batch of ~35k pairs that diverges (a frequent word is
+synchronous step over a batch of ~26k pairs that diverges (a frequent word is
 the noise word of thousands of pairs at once: non-finite by step 100 at alpha
 0.025), so the `cpu` recipe uses Adam (`optim`), as PyTorch ports of
 word2vec do with SparseAdam, with word2vec.c's linear decay of the learning
 rate. Adam does not see the loss's scale except through its epsilon: on the
-sum, a rare word's gradient stays far above it (on the mean over 35k pairs it
+sum, a rare word's gradient stays far above it (on the mean over 26k pairs it
 would not).
 The unigram counts come from the training split in `refresh` before step 0
 and live in `method_state` (checkpointed with the run). With
@@ -165,6 +165,10 @@ class Word2VecMethod(Method):
   def specials(self) -> tuple[int, ...]:
     return tuple(int(v) for v in self.config.data.special_ids.values())
 
+  def words(self, ids: jax.Array) -> jax.Array:
+    """[B, L] bool: the positions of `ids` that hold a word (not a special id)."""
+    return ~jnp.isin(ids, jnp.asarray(self.specials, jnp.int32))
+
   def build_model(self, rngs: nnx.Rngs) -> Word2Vec:
     return Word2Vec(int(self.config.model.vocab_size), int(self.config.model.dim), rngs=rngs)
 
@@ -195,7 +199,7 @@ class Word2VecMethod(Method):
     ids = batch["ids"]
     counts = method_state["counts"]
     k_keep, k_window, k_noise = jax.random.split(key, 3)
-    word = ~jnp.isin(ids, jnp.asarray(self.specials, jnp.int32))
+    word = self.words(ids)
     keep = word & (jax.random.uniform(k_keep, ids.shape) < keep_probability(counts, m.sample)[ids])
     eos = int(self.config.data.special_ids["eos"])
     sentence = jnp.cumsum((ids == eos) | (batch["segments"] == 0), axis=1)
@@ -224,8 +228,7 @@ class Word2VecMethod(Method):
   def features(self, model, inputs):
     """The mean word vector of each row's words [B, D] (a bag-of-vectors sentence feature)."""
     ids = inputs["ids"]
-    word = ~jnp.isin(ids, jnp.asarray(self.specials, jnp.int32))
-    return masked_mean(model.input.embedding[...][ids], word)
+    return masked_mean(model.input.embedding[...][ids], self.words(ids))
 
   def evaluators(self):
     return (WordVectors(),)
