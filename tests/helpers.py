@@ -231,16 +231,17 @@ def write_text_corpus(folder, *, sentences=240, seed=0):
 
 
 def text_smoke_config(name, folder, data_dir, **overrides):
-  """`experiments/{bert,gpt}_text.py:smoke` on a generated corpus (`write_text_corpus`): BERT on the
-  TSV's sentences with the labelled TSV as probe data, GPT on the plain text."""
+  """`experiments/{bert,spanbert,gpt}_text.py:smoke` on a generated corpus (`write_text_corpus`): BERT
+  and SpanBERT on the TSV's sentences with the labelled TSV as probe data, GPT on the plain text."""
   from sslax.config import load_config
 
   lines, tsv = write_text_corpus(folder)
   config = load_config(os.path.join(ROOT, "experiments", f"{name}_text.py:smoke"))
   config.unlock()
-  config.data.paths = {"train": tsv if name == "bert" else lines, "test": tsv if name == "bert" else lines}
+  sentences = name != "gpt"
+  config.data.paths = {"train": tsv if sentences else lines, "test": tsv if sentences else lines}
   config.data.data_dir = str(data_dir)
-  if name == "bert":
+  if sentences:
     config.eval.probe_data.paths = {"train": tsv, "test": tsv}
   else:
     config.eval.fewshot.data.paths = {"train": tsv, "test": tsv}

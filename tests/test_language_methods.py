@@ -125,7 +125,7 @@ def _token_batch(config):
   return {k: np.stack([r[k] for r in rows]) for k in ("ids", "segments", "positions")}
 
 
-@pytest.mark.parametrize("name", ["bert", "gpt"])
+@pytest.mark.parametrize("name", ["bert", "spanbert", "gpt"])
 def test_same_loss_and_grads_on_1_and_8_devices(name, devices, text_dirs):
   import optax
 

@@ -119,3 +119,29 @@ def next_sentence_pairs(key: jax.Array, ids: jax.Array, valid: jax.Array, *, cls
   out = jnp.where(new_valid, out, pad_id)
   type_ids = ((p >= m_ + 2) & new_valid).astype(jnp.int32)
   return out.astype(ids.dtype), type_ids, new_valid, labels
+
+
+def span_boundaries(selected: jax.Array):
+  """SpanBERT's span boundaries (Joshi et al., TACL 2020, §3.2): for every position of a masked
+  span, the positions of the unmasked tokens just outside it and the position's offset in it.
+
+  A span is a maximal run of selected positions (overlapping or touching spans drawn by
+  `span_mask_tokens` merge into one run, so both boundary tokens are always unmasked, as in the
+  reference, whose spans never overlap). A run at the start or end of a row is bounded by
+  position 0 or L - 1 (a `[CLS]` / `[SEP]` row's specials are never selected, so this only
+  happens on rows without them).
+
+  Args:
+    selected: [B, L] bool (or 0/1), the masked positions.
+
+  Returns:
+    (left [B, L] int32: s - 1, right [B, L] int32: e + 1, offset [B, L] int32: i - s, for a span
+    covering s..e; at unselected positions left = right = the position itself and offset = 0).
+  """
+  selected = selected.astype(bool)
+  length = selected.shape[1]
+  pos = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), selected.shape)
+  left = jax.lax.cummax(jnp.where(selected, -1, pos), axis=1)  # last unselected position <= i
+  right = jax.lax.cummin(jnp.where(selected, length, pos), axis=1, reverse=True)  # first unselected >= i
+  offset = jnp.where(selected, pos - left - 1, 0)
+  return jnp.clip(left, 0, length - 1), jnp.clip(right, 0, length - 1), offset

@@ -65,12 +65,26 @@ class BertMLM(TokenMethod):
     c = self.config
     return int(c.method.get("max_predictions") or math.ceil(1.5 * c.method.select_prob * c.data.seq_len))
 
+  model_class = BERT
+
+  def extra_model_kwargs(self) -> dict:
+    """Constructor arguments of `model_class` beyond BERT's (a subclass's head)."""
+    return {}
+
+  def extra_loss(self, model, hidden, targets, weights, where):
+    """A further objective on the masked positions, added to the MLM loss: (loss, metrics).
+
+    hidden [B, L, D] final states, targets / weights [B, L] as `corrupt` returns them, where
+    [B, P] the gathered prediction positions. BERT has none (SpanBERT's boundary objective)."""
+    return 0.0, {}
+
   def build_model(self, rngs: nnx.Rngs) -> BERT:
     """The BERT of `model.*`; with `model.hf_weights` (a local Hugging Face BERT directory) its
     weights are loaded in (dimensions checked against its config.json)."""
     m = self.config.model
-    model = BERT(vocab_size=m.vocab_size, max_len=m.max_len, dim=m.dim, depth=m.depth, num_heads=m.num_heads,
-                 mlp_dim=m.mlp_dim, dropout=m.dropout, adapter_dim=m.get("adapter_dim", 0), rngs=rngs)
+    model = self.model_class(vocab_size=m.vocab_size, max_len=m.max_len, dim=m.dim, depth=m.depth,
+                             num_heads=m.num_heads, mlp_dim=m.mlp_dim, dropout=m.dropout,
+                             adapter_dim=m.get("adapter_dim", 0), rngs=rngs, **self.extra_model_kwargs())
     if m.get("hf_weights"):
       from sslax.weights.bert import bert_from_hf
 
@@ -109,6 +123,8 @@ class BertMLM(TokenMethod):
     loss, aux = masked_lm_loss(logits, take(targets), take(weights))
     out = {"mlm_loss": loss, "mlm_accuracy": aux["accuracy"], "num_targets": aux["num_targets"],
            "selected_fraction": jnp.sum(weights) / jnp.maximum(jnp.sum(valid), 1)}
+    extra, extra_metrics = self.extra_loss(model, hidden, targets, weights, where)
+    loss, out = loss + extra, {**out, **extra_metrics}
     if c.method.nsp:
       nsp_logits = model.nsp_logits(feats["pooled"]).astype(jnp.float32)
       nsp = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(nsp_logits), nsp_labels[:, None], axis=1))

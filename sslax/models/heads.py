@@ -86,3 +86,27 @@ class DINOHead(nnx.Module):
       gain = jnp.where(freeze_prototypes, jax.lax.stop_gradient(self.gain[...]), self.gain[...])
       w = w * gain
     return embedding @ w, {"embedding": embedding}
+
+
+class SpanBoundaryHead(nnx.Module):
+  """SpanBERT's span-boundary representation (Joshi et al., TACL 2020, eq. 1-2): a token inside a
+  masked span s..e is represented from the encoder outputs of the boundary tokens x_{s-1}, x_{e+1}
+  and a learned embedding of its offset i - s, through two Linear -> GELU -> LayerNorm layers
+  (the reference's `MLPWithLayerNorm` in `BertPairTargetPredictionHead`); the caller projects the
+  output onto the vocabulary.
+  """
+
+  def __init__(self, dim: int, max_offsets: int, offset_dim: int, *, rngs: nnx.Rngs):
+    init = nnx.initializers.normal(0.02)
+    self.offset_embed = nnx.Embed(max_offsets, offset_dim, embedding_init=init, rngs=rngs)
+    self.linear1 = nnx.Linear(2 * dim + offset_dim, dim, kernel_init=init, rngs=rngs)
+    self.norm1 = nnx.LayerNorm(dim, epsilon=1e-12, rngs=rngs)
+    self.linear2 = nnx.Linear(dim, dim, kernel_init=init, rngs=rngs)
+    self.norm2 = nnx.LayerNorm(dim, epsilon=1e-12, rngs=rngs)
+    self.max_offsets = max_offsets
+
+  def __call__(self, left: jax.Array, right: jax.Array, offset: jax.Array) -> jax.Array:
+    """left, right [..., D] boundary outputs, offset [...] int (clipped to max_offsets - 1) -> [..., D]."""
+    pos = self.offset_embed(jnp.clip(offset, 0, self.max_offsets - 1)).astype(left.dtype)
+    h = self.norm1(jax.nn.gelu(self.linear1(jnp.concatenate([left, right, pos], axis=-1)), approximate=False))
+    return self.norm2(jax.nn.gelu(self.linear2(h), approximate=False))

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from sslax.models.heads import SpanBoundaryHead
 from sslax.models.transformer import TransformerEncoder, dropout
 
 _normal = nnx.initializers.normal(stddev=0.02)
@@ -78,6 +79,20 @@ class BERT(nnx.Module):
 
   def nsp_logits(self, pooled: jax.Array) -> jax.Array:
     return self.nsp(pooled)
+
+
+class SpanBERT(BERT):
+  """BERT with SpanBERT's span-boundary head (`SpanBoundaryHead`) and its own output bias; the
+  vocabulary projection is tied to the token embeddings, as the MLM's (the reference ties both)."""
+
+  def __init__(self, *, max_offsets: int, offset_dim: int, **bert):
+    super().__init__(**bert)
+    self.sbo = SpanBoundaryHead(self.num_features, max_offsets, offset_dim, rngs=bert["rngs"])
+    self.sbo_bias = nnx.Param(jnp.zeros((bert["vocab_size"],)))
+
+  def sbo_logits(self, left: jax.Array, right: jax.Array, offset: jax.Array) -> jax.Array:
+    """Boundary outputs left, right [..., D] and offsets [...] -> vocabulary logits [..., V]."""
+    return self.tok_embed.attend(self.sbo(left, right, offset)) + self.sbo_bias[...]
 
 
 class GPT(nnx.Module):
