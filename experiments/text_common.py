@@ -8,6 +8,8 @@ SHAKESPEARE = f"{TEXT}/tinyshakespeare.txt"
 WIKITEXT2_VALID = f"{TEXT}/wikitext2_valid.txt"
 SST2_TRAIN, SST2_DEV = f"{TEXT}/sst2/train.tsv", f"{TEXT}/sst2/dev.tsv"
 UD_EWT = f"{TEXT}/ud_en_ewt"
+NLI = f"{TEXT}/nli"
+SNLI_TSV = "runs/nli/snli_{split}.tsv"  # written by experiments/nli_data.py from SNLI's parallel files
 
 # our trained tokenizers put their specials first (sslax.data.tokenize); a loaded vocabulary
 # (e.g. Hugging Face's bert-base-uncased vocab.txt: pad 0, unk 100, cls 101, sep 102, mask 103)
@@ -73,3 +75,29 @@ def ud_probe(treebank: str = UD_EWT, prefix: str = "en_ewt", tag: str = "upos") 
                                         "dev": f"{treebank}/{prefix}-ud-dev.conllu"},
       "train_split": "train", "eval_split": "dev", "text_format": "conllu", "text_key": "tokens",
       "tag_key": tag, "packing": "none", "on_bad_example": "error"})
+
+
+NLI_TASKS = ("snli", "rte", "sick")
+
+
+def nli_probe(task: str) -> ml_collections.ConfigDict:
+  """Sentence-pair classification data for `sslax finetune` (premise -> text, hypothesis -> the
+  pair): SNLI 1.0 trained on dev (9,842 pairs) and scored on test (9,824), as TSV files written by
+  `experiments/nli_data.py`; GLUE RTE train (2,490) -> dev (277), labels 0 entailment / 1 not;
+  SICK 2014 train (4,500) -> test (4,927), its entailment judgements. The tokenizer, special ids
+  and framing come from the pretraining data."""
+  if task not in NLI_TASKS:
+    raise ValueError(f"NLI task: expected one of {list(NLI_TASKS)}, got {task!r}")
+  labels3 = ("entailment", "neutral", "contradiction")
+  files = {"snli": ({"train": SNLI_TSV.format(split="dev"), "test": SNLI_TSV.format(split="test")},
+                    "sentence1", "sentence2", "label", labels3),
+           "rte": ({"train": f"{NLI}/rte/train.tsv", "test": f"{NLI}/rte/dev.tsv"}, "sentence1", "sentence2", "label",
+                   None),
+           "sick": ({"train": f"{NLI}/sick/SICK_train.txt", "test": f"{NLI}/sick/SICK_test_annotated.txt"},
+                    "sentence_A", "sentence_B", "entailment_judgment", tuple(x.upper() for x in labels3))}
+  paths, text, pair, label, names = files[task]
+  return ml_collections.ConfigDict({
+      "source": "text_files", "paths": paths, "train_split": "train", "eval_split": "test", "text_format": "tsv",
+      "text_column": text, "pair_column": pair, "label_column": label,
+      "label_names": ml_collections.FieldReference(names, field_type=tuple), "text_key": "text", "packing": "none",
+      "on_bad_example": "error"})

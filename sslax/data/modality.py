@@ -226,13 +226,18 @@ class TokenRows(Modality):
     seq_len: L, tokens per row.
     vocab_size: ids must lie in [0, vocab_size).
     max_len: the longest row the model takes.
+    pairs: rows of sentence pairs, with "type_ids" [seq_len] int32 (0 or 1) as well.
   """
 
   seq_len: int
   vocab_size: int
   max_len: int
-  keys = TOKEN_KEYS
+  pairs: bool = False
   labelled = False
+
+  @property
+  def keys(self) -> tuple[str, ...]:
+    return TOKEN_KEYS + (("type_ids",) if self.pairs else ())
 
   def batch_spec(self, batch_size):
     return {k: jax.ShapeDtypeStruct((batch_size, self.seq_len), jnp.int32) for k in self.keys}
@@ -252,6 +257,10 @@ class TokenRows(Modality):
     if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
       raise ValueError(f"batch.ids: expected token ids in [0, model.vocab_size={self.vocab_size}), got "
                        f"[{ids.min()}, {ids.max()}] (is the tokenizer larger than the model's vocabulary?)")
+    if self.pairs:
+      types = np.asarray(batch["type_ids"])
+      if types.size and (types.min() < 0 or types.max() > 1):
+        raise ValueError(f"batch.type_ids: expected 0 (first text) or 1 (second), got [{types.min()}, {types.max()}]")
 
   def tokens_per_example(self):
     return self.seq_len

@@ -22,6 +22,10 @@ BERT) or "eos" ends each document or example with the end-of-text token (GPT).
 
 Records: {"ids", "segments", "positions": [seq_len] int32, "label": int32 (-1 when a row holds
 several examples or the data has no labels)}.
+Sentence pairs (`data.pair_column` of a TSV file, or `data.pair_key` of a TFDS record, e.g. SNLI's
+"hypothesis"): one pair per row, `[CLS] a [SEP] b [SEP]`, "type_ids" [seq_len] int32 (0 for
+`[CLS] a [SEP]`, 1 for `b [SEP]`, BERT's segment embeddings), the longer text cut first
+(`pair_rows`).
 Word-tagged data (`data.tag_key`, e.g. "ner" of CoNLL files or TFDS `conll2003`): one sentence per
 row, "tags" [seq_len] int32 in place of "label", the tag on each word's first token (`tag_rows`).
 
@@ -148,6 +152,55 @@ def pack_tokens(token_lists: list[np.ndarray], labels: np.ndarray, *, seq_len: i
   return {"ids": ids, "segments": segments, "positions": positions, "label": label}
 
 
+def pair_rows(first: list[np.ndarray], second: list[np.ndarray], labels: np.ndarray, *, seq_len: int,
+              special_ids: dict) -> dict[str, np.ndarray]:
+  """One sentence pair per row: `[CLS] a [SEP] b [SEP]`, padded (BERT's sentence-pair input,
+  Devlin et al. 2019, sec. 3). Pairs longer than the row lose tokens from the end of the longer
+  text first: the shorter keeps at most half the room (rounded down), the longer the rest, as the
+  fast tokenizers' `truncation="longest_first"` that `run_glue.py` uses (the slow Python
+  tokenizers, which cut one token at a time, can differ by one token between the two).
+
+  Args:
+    first, second: per pair, the token ids (no specials) of each text.
+    labels: [N] int per pair.
+    seq_len: L, tokens per row (at least 5: three specials and a token of each text).
+    special_ids: {"pad", "cls", "sep"}.
+
+  Returns:
+    {"ids", "segments", "positions", "type_ids": [N, L] int32, "label": [N] int32}.
+  """
+  if seq_len < 5:
+    raise ValueError(f"data.seq_len: expected at least 5 tokens for sentence pairs ([CLS] a [SEP] b [SEP]), "
+                     f"got {seq_len}")
+  n, room = len(first), seq_len - 3
+  ids = np.full((n, seq_len), special_ids["pad"], np.int32)
+  type_ids = np.zeros((n, seq_len), np.int32)
+  lengths = np.zeros(n, np.int64)
+  for r, (a, b) in enumerate(zip(first, second)):
+    la, lb = len(a), len(b)
+    if la + lb > room:  # the shorter keeps up to half the room, the longer the rest
+      if la > lb:
+        lb = min(lb, room // 2)
+        la = room - lb
+      else:
+        la = min(la, room // 2)
+        lb = room - la
+    row = np.concatenate([[special_ids["cls"]], a[:la], [special_ids["sep"]], b[:lb], [special_ids["sep"]]])
+    ids[r, :len(row)] = row
+    type_ids[r, la + 2: len(row)] = 1
+    lengths[r] = len(row)
+  valid = np.arange(seq_len)[None] < lengths[:, None]
+  positions = np.where(valid, np.arange(seq_len, dtype=np.int32)[None], 0).astype(np.int32)
+  return {"ids": ids, "segments": valid.astype(np.int32), "positions": positions, "type_ids": type_ids,
+          "label": np.asarray(labels, np.int32)}
+
+
+def pair_key(data_config) -> str | None:
+  """The record field holding a pair's second text: `data.pair_key`, or "text_b" of a TSV file's
+  `data.pair_column`; None for single texts."""
+  return data_config.get("pair_key") or ("text_b" if data_config.get("pair_column") else None)
+
+
 def _decode(text) -> str:
   return text.decode("utf-8") if isinstance(text, bytes) else str(text)
 
@@ -226,7 +279,9 @@ def raw_text_source(data_config, split: str):
     return text_file_sources(paths, data_config.get("data_dir"),
                              fmt=data_config.get("text_format", "lines"), text_column=data_config.get("text_column"),
                              label_column=data_config.get("label_column", "label"),
-                             on_bad_example=data_config.get("on_bad_example", "error"))[split]
+                             on_bad_example=data_config.get("on_bad_example", "error"),
+                             pair_column=data_config.get("pair_column"),
+                             label_names=data_config.get("label_names"))[split]
   if data_config.source == "tfds":
     return tfds_source(data_config.name, split, data_config.get("data_dir"))
   raise ValueError(f"data.source: expected 'text_files' or 'tfds' for token data (data.seq_len is set), "
@@ -269,6 +324,21 @@ def _packed_arrays(raw, tok, text_key: str, lines: bool, *, seq_len: int, packin
                   "examples": len(token_lists)}
 
 
+def _pair_arrays(raw, tok, text_key: str, second_key: str, *, seq_len: int, special_ids: dict
+                 ) -> tuple[dict[str, np.ndarray], dict]:
+  """A sentence-pair split, one pair per row (`pair_rows`), and its counts."""
+  records = [raw[i] for i in range(len(raw))]
+  if second_key not in records[0]:
+    raise ValueError(f"data.pair_key: expected one of the record's text fields "
+                     f"{sorted(k for k in records[0] if k != text_key)}, got {second_key!r}")
+  first, second = ([np.asarray(e.ids, np.int32) for e in encode_all(tok, [_decode(r[k]) for r in records])]
+                   for k in (text_key, second_key))
+  arrays = pair_rows(first, second, np.array([int(r.get("label", -1)) for r in records], np.int32),
+                     seq_len=seq_len, special_ids=special_ids)
+  cut = int(sum(len(a) + len(b) for a, b in zip(first, second)) - (arrays["segments"].sum() - 3 * len(records)))
+  return arrays, {"rows": len(records), "tokens": int(arrays["segments"].sum()), "tokens_cut": cut}
+
+
 def _tagged_arrays(raw, tok, text_key: str, tag_key: str, *, seq_len: int, framing: str,
                    special_ids: dict) -> tuple[dict[str, np.ndarray], dict]:
   """A word-tagged split, one sentence per row (`tag_rows`), and its counts."""
@@ -308,19 +378,27 @@ def packed_text_source(data_config, split: str) -> PackedTokens:
 
   tok = data_tokenizer(data_config, train_texts)
   tok_hash = hashlib.sha1(tok.to_str().encode()).hexdigest()[:12]
-  tag_key = data_config.get("tag_key")
+  tag_key, second_key = data_config.get("tag_key"), pair_key(data_config)
   if tag_key and packing != "none":
     raise ValueError(f"data.packing: expected 'none' for word-tagged data (data.tag_key={tag_key!r}: one sentence "
                      f"per row), got {packing!r}")
+  if second_key and (packing != "none" or framing != "cls_sep"):
+    raise ValueError(f"data.packing / data.framing: expected 'none' / 'cls_sep' for sentence pairs (one "
+                     f"[CLS] a [SEP] b [SEP] per row), got {packing!r} / {framing!r}")
   key = json.dumps([_file_key(data_config, split), tok_hash, seq_len, packing, framing, special_ids, lines,
                     text_key, data_config.get("text_column"), data_config.get("on_bad_example", "error"),
                     tag_key, data_config.get("conll_columns"), data_config.get("conll_separator"),
-                    data_config.get("text_format")])
+                    data_config.get("text_format")] + ([second_key, list(data_config.get("label_names") or ())]
+                                                       if second_key else []))
   root = os.path.join(data_config.get("data_dir") or DEFAULT_DATA_DIR, "packed",
                       f"{split}_{hashlib.sha1(key.encode()).hexdigest()[:12]}")
-  fields = ("ids", "segments", "positions", "tags" if tag_key else "label")
+  fields = ("ids", "segments", "positions", "tags" if tag_key else "label") + (("type_ids",) if second_key else ())
   if not os.path.exists(os.path.join(root, "done")):
-    if tag_key:
+    if second_key:
+      arrays, stats = _pair_arrays(raw, tok, text_key, second_key, seq_len=seq_len, special_ids=special_ids)
+      log.info("data: sentence-pair split %r: %d pairs, %d tokens (%d cut by data.seq_len=%d)", split, stats["rows"],
+               stats["tokens"], stats["tokens_cut"], seq_len)
+    elif tag_key:
       arrays, stats = _tagged_arrays(raw, tok, text_key, tag_key, seq_len=seq_len, framing=framing,
                                      special_ids=special_ids)
       log.info("data: tagged split %r: %d sentences, %d words (%d cut by data.seq_len=%d)", split, stats["rows"],

@@ -66,6 +66,7 @@ class BertMLM(TokenMethod):
     return int(c.method.get("max_predictions") or math.ceil(1.5 * c.method.select_prob * c.data.seq_len))
 
   model_class = BERT
+  takes_pairs = True
 
   def extra_model_kwargs(self) -> dict:
     """Constructor arguments of `model_class` beyond BERT's (a subclass's head)."""
@@ -143,8 +144,9 @@ class BertMLM(TokenMethod):
     return {"mlm_loss": (m["mlm_loss"] * n, n), "mlm_accuracy": (m["mlm_accuracy"] * n, n)}
 
   def token_features(self, model: BERT, inputs, key=None) -> jax.Array:
-    """The last layer's state of every token, [B, L, D] float32 (token classification); with
-    `key`, dropout drawn from it (training mode)."""
+    """The last layer's state of every token, [B, L, D] float32 (token classification); sentence
+    pairs' "type_ids" select the segment embeddings; with `key`, dropout drawn from it (training mode)."""
     valid = inputs["segments"] > 0
-    hidden, _ = model(inputs["ids"], valid, key=key, segments=inputs["segments"], positions=inputs["positions"])
+    hidden, _ = model(inputs["ids"], valid, inputs.get("type_ids"), key=key, segments=inputs["segments"],
+                      positions=inputs["positions"])
     return hidden.astype(jnp.float32)

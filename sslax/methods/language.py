@@ -12,6 +12,7 @@ import ml_collections
 
 from sslax.config import check_config_value
 from sslax.data.modality import TokenRows
+from sslax.data.packing import pair_key
 from sslax.eval import KNN, HeldoutMetrics, LinearProbe
 from sslax.methods.base import Method
 from sslax.models.pooling import pool_tokens
@@ -24,6 +25,8 @@ class TokenMethod(Method):
   # whether the held-out objective also runs every train.knn_every steps (a model with no probe
   # data to monitor on: GPT on unlabelled text)
   monitor_heldout = False
+  # whether the network reads sentence pairs' "type_ids" (BERT's segment embeddings)
+  takes_pairs = False
 
   def __post_init__(self):
     c = self.config
@@ -34,12 +37,16 @@ class TokenMethod(Method):
     check_config_value(c, "model.vocab_size", lambda v: isinstance(v, int) and v > max(c.data.special_ids.values()),
                        f"an integer above every data.special_ids value {dict(c.data.special_ids)}")
     check_config_value(c, "eval.pooling", lambda v: v in ("mean", "cls", "last"), "'mean', 'cls' or 'last'")
+    if pair_key(c.data) and not self.takes_pairs:
+      raise ValueError(f"data.pair_column / data.pair_key: expected single texts for {c.method.name!r} (its network "
+                       f"has no segment embeddings for sentence pairs), got pairs ({pair_key(c.data)!r})")
     super().__post_init__()
 
   @property
   def inputs(self) -> TokenRows:
     m = self.config.model
-    return TokenRows(seq_len=int(self.config.data.seq_len), vocab_size=int(m.vocab_size), max_len=int(m.max_len))
+    return TokenRows(seq_len=int(self.config.data.seq_len), vocab_size=int(m.vocab_size), max_len=int(m.max_len),
+                     pairs=bool(pair_key(self.config.data)))
 
   def evaluators(self):
     return (HeldoutMetrics(monitor=self.monitor_heldout), KNN(), LinearProbe())
