@@ -124,6 +124,7 @@ def shipped_methods() -> list[str]:
 def problems() -> list[str]:
   """What keeps the method pages from being true; empty when every page can be built."""
   from sslax.methods import method_class
+  from sslax.methods.downstream import Downstream
 
   out = []
   for name in shipped_methods():
@@ -146,7 +147,8 @@ def problems() -> list[str]:
         result_rows(card.results)
       except ValueError as e:
         out.append(f"method {name!r}: card.results: {e}")
-    if name not in experiment_configs() and name not in ("classify", "tag"):
+    # downstream heads run on a pretraining config (`sslax finetune`, experiments/squad_qa.py)
+    if name not in experiment_configs() and not issubclass(method_class(name), Downstream):
       out.append(f"method {name!r}: no experiments/*.py config names it")
   return out
 
@@ -191,6 +193,10 @@ def method_page(name: str) -> str:
     out += ["", f"`sslax train --config {configs[0][0]}:<variant> --workdir runs/{name}` pretrains; "
             f"`sslax eval --config {configs[0][0]}:<variant> --random_init` gives the same network's "
             "random-init baseline.", ""]
+  elif getattr(method_class(name), "driver", None):
+    driver = method_class(name).driver
+    out += [f"Run by `python {driver} --config <pretraining config> --workdir <its run>` (or `--random_init`), "
+            "which builds the labelled rows and scores the predictions; it has no pretraining config of its own.", ""]
   else:
     tagging = name == "tag"
     users = [path for path, _, c in _all_configs() if c.get("eval", {}).get("probe_data") is not None

@@ -39,6 +39,7 @@ class ExtractiveQA(Downstream):
       results=("Extractive QA on SQuAD v1.1 dev split by article (issue 32)", "random init", "pretrained"))
 
   per_token = True
+  driver = "experiments/squad_qa.py"  # the script that runs the task (windows, fine-tuning, scoring)
 
   @property
   def label_key(self) -> str:
