@@ -231,14 +231,15 @@ def write_text_corpus(folder, *, sentences=240, seed=0):
 
 
 def text_smoke_config(name, folder, data_dir, **overrides):
-  """`experiments/{bert,spanbert,gpt}_text.py:smoke` on a generated corpus (`write_text_corpus`): BERT
-  and SpanBERT on the TSV's sentences with the labelled TSV as probe data, GPT on the plain text."""
+  """`experiments/<name>_text.py:smoke` on a generated corpus (`write_text_corpus`): BERT and the
+  encoder-decoders on the TSV's sentences with the labelled TSV as probe data, GPT and XLNet on
+  the plain text."""
   from sslax.config import load_config
 
   lines, tsv = write_text_corpus(folder)
   config = load_config(os.path.join(ROOT, "experiments", f"{name}_text.py:smoke"))
   config.unlock()
-  sentences = name != "gpt"
+  sentences = name not in ("gpt", "xlnet")  # the causal and permutation LMs read plain text
   config.data.paths = {"train": tsv if sentences else lines, "test": tsv if sentences else lines}
   config.data.data_dir = str(data_dir)
   if sentences:
