@@ -60,3 +60,32 @@ def test_config_errors_name_the_field(tmp_path, override, message):
   config = text_smoke_config("t5", tmp_path / "corpus", tmp_path / "data", **override)
   with pytest.raises(ValueError, match=re.escape(message)):
     make_method(config)
+
+
+def test_translation_smoke_pretrain_then_probe(tmp_path):
+  import os
+  import sys
+
+  from helpers import ROOT, _FILLER, _NEGATIVE, _POSITIVE
+
+  sys.path.insert(0, os.path.join(ROOT, "experiments"))
+  rng = np.random.default_rng(0)
+  words = _FILLER + _POSITIVE + _NEGATIVE
+  with open(tmp_path / "pairs.tsv", "w") as f:  # "translation": the words reversed, after a tag
+    f.write("source\ttarget\n")
+    for _ in range(200):
+      s = list(rng.choice(words, int(rng.integers(3, 9))))
+      f.write(f"{' '.join(s)}\tfr {' '.join(s[::-1])}\n")
+  config = text_smoke_config("bert", tmp_path / "corpus", tmp_path / "data")  # its generated probe TSV
+  from sslax.config import load_config
+
+  cove = load_config(os.path.join(ROOT, "experiments", "cove_pud.py:smoke"))
+  cove.unlock()
+  cove.data.paths = {"train": str(tmp_path / "pairs.tsv"), "test": str(tmp_path / "pairs.tsv")}
+  cove.data.data_dir = str(tmp_path / "data")
+  cove.eval.probe_data.paths = dict(config.eval.probe_data.paths)
+  cove.lock()
+  r = train(cove, str(tmp_path / "run"), progress=False).report
+  assert {"heldout/target_loss", "heldout/target_accuracy", "knn_top1", "linear_top1"} <= set(r)
+  assert abs(r["heldout/target_loss"] - np.log(300)) < 0.5, r  # 3 steps: about uniform over 300 ids
+  assert r["knn_top1"] > 0.6, r

@@ -227,16 +227,20 @@ class TokenRows(Modality):
     vocab_size: ids must lie in [0, vocab_size).
     max_len: the longest row the model takes.
     pairs: rows of sentence pairs, with "type_ids" [seq_len] int32 (0 or 1) as well.
+    targets: source rows with target rows (translation), "target_ids" and "target_segments".
   """
 
   seq_len: int
   vocab_size: int
   max_len: int
   pairs: bool = False
+  targets: bool = False
   labelled = False
 
   @property
   def keys(self) -> tuple[str, ...]:
+    if self.targets:
+      return TOKEN_KEYS + ("target_ids", "target_segments")
     return TOKEN_KEYS + (("type_ids",) if self.pairs else ())
 
   def batch_spec(self, batch_size):
@@ -257,7 +261,12 @@ class TokenRows(Modality):
     if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
       raise ValueError(f"batch.ids: expected token ids in [0, model.vocab_size={self.vocab_size}), got "
                        f"[{ids.min()}, {ids.max()}] (is the tokenizer larger than the model's vocabulary?)")
-    if self.pairs:
+    if self.targets:
+      t = np.asarray(batch["target_ids"])
+      if t.size and (t.min() < 0 or t.max() >= self.vocab_size):
+        raise ValueError(f"batch.target_ids: expected token ids in [0, model.vocab_size={self.vocab_size}), got "
+                         f"[{t.min()}, {t.max()}]")
+    elif self.pairs:
       types = np.asarray(batch["type_ids"])
       if types.size and (types.min() < 0 or types.max() > 1):
         raise ValueError(f"batch.type_ids: expected 0 (first text) or 1 (second), got [{types.min()}, {types.max()}]")

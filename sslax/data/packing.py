@@ -26,6 +26,9 @@ Sentence pairs (`data.pair_column` of a TSV file, or `data.pair_key` of a TFDS r
 "hypothesis"): one pair per row, `[CLS] a [SEP] b [SEP]`, "type_ids" [seq_len] int32 (0 for
 `[CLS] a [SEP]`, 1 for `b [SEP]`, BERT's segment embeddings), the longer text cut first
 (`pair_rows`).
+With `data.packing='seq2seq'` a pair is a source and a target instead (translation): the first
+text framed as one row ({"ids", "segments", "positions"}), the second as "target_ids",
+"target_segments" [seq_len] ("eos" framing on both sides, `seq2seq_rows`).
 Word-tagged data (`data.tag_key`, e.g. "ner" of CoNLL files or TFDS `conll2003`): one sentence per
 row, "tags" [seq_len] int32 in place of "label", the tag on each word's first token (`tag_rows`).
 
@@ -37,6 +40,7 @@ array keeps both.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -47,7 +51,7 @@ import numpy as np
 
 log = logging.getLogger("sslax")
 
-PACKINGS = ("concat", "segments", "none")
+PACKINGS = ("concat", "segments", "none", "seq2seq")
 FRAMINGS = ("cls_sep", "eos")
 
 
@@ -195,6 +199,24 @@ def pair_rows(first: list[np.ndarray], second: list[np.ndarray], labels: np.ndar
           "label": np.asarray(labels, np.int32)}
 
 
+def seq2seq_rows(first: list[np.ndarray], second: list[np.ndarray], *, seq_len: int, special_ids: dict
+                 ) -> dict[str, np.ndarray]:
+  """Source and target rows of text pairs, each text cut to seq_len - 1 tokens and ended with
+  `eos`: {"ids", "segments", "positions", "target_ids", "target_segments": [N, L] int32, "label"
+  [N] (-1)}."""
+  out = {}
+  for prefix, texts in (("", first), ("target_", second)):
+    framed = [frame_tokens(t, seq_len=seq_len, framing="eos", special_ids=special_ids) for t in texts]
+    ids = np.full((len(framed), seq_len), special_ids["pad"], np.int32)
+    for r, f in enumerate(framed):
+      ids[r, :len(f)] = f
+    valid = np.arange(seq_len)[None] < np.array([len(f) for f in framed])[:, None]
+    out[f"{prefix}ids"], out[f"{prefix}segments"] = ids, valid.astype(np.int32)
+  out["positions"] = np.where(out["segments"] > 0, np.arange(seq_len, dtype=np.int32)[None], 0).astype(np.int32)
+  out["label"] = np.full((len(first),), -1, np.int32)
+  return out
+
+
 def pair_key(data_config) -> str | None:
   """The record field holding a pair's second text: `data.pair_key`, or "text_b" of a TSV file's
   `data.pair_column`; None for single texts."""
@@ -324,19 +346,24 @@ def _packed_arrays(raw, tok, text_key: str, lines: bool, *, seq_len: int, packin
                   "examples": len(token_lists)}
 
 
-def _pair_arrays(raw, tok, text_key: str, second_key: str, *, seq_len: int, special_ids: dict
+def _pair_arrays(raw, tok, text_key: str, second_key: str, *, seq_len: int, special_ids: dict, seq2seq: bool = False
                  ) -> tuple[dict[str, np.ndarray], dict]:
-  """A sentence-pair split, one pair per row (`pair_rows`), and its counts."""
+  """A sentence-pair split, one pair per row (`pair_rows`, or `seq2seq_rows`), and its counts."""
   records = [raw[i] for i in range(len(raw))]
   if second_key not in records[0]:
     raise ValueError(f"data.pair_key: expected one of the record's text fields "
                      f"{sorted(k for k in records[0] if k != text_key)}, got {second_key!r}")
   first, second = ([np.asarray(e.ids, np.int32) for e in encode_all(tok, [_decode(r[k]) for r in records])]
                    for k in (text_key, second_key))
-  arrays = pair_rows(first, second, np.array([int(r.get("label", -1)) for r in records], np.int32),
-                     seq_len=seq_len, special_ids=special_ids)
-  cut = int(sum(len(a) + len(b) for a, b in zip(first, second)) - (arrays["segments"].sum() - 3 * len(records)))
-  return arrays, {"rows": len(records), "tokens": int(arrays["segments"].sum()), "tokens_cut": cut}
+  if seq2seq:
+    arrays = seq2seq_rows(first, second, seq_len=seq_len, special_ids=special_ids)
+    kept = int(arrays["segments"].sum() + arrays["target_segments"].sum()) - 2 * len(records)
+  else:
+    arrays = pair_rows(first, second, np.array([int(r.get("label", -1)) for r in records], np.int32),
+                       seq_len=seq_len, special_ids=special_ids)
+    kept = int(arrays["segments"].sum()) - 3 * len(records)
+  cut = int(sum(len(a) + len(b) for a, b in zip(first, second))) - kept
+  return arrays, {"rows": len(records), "tokens": kept, "tokens_cut": cut}
 
 
 def _tagged_arrays(raw, tok, text_key: str, tag_key: str, *, seq_len: int, framing: str,
@@ -374,7 +401,11 @@ def packed_text_source(data_config, split: str) -> PackedTokens:
     source = raw if split == train_split else raw_text_source(data_config, train_split)
     lo, hi = _split_range(data_config, train_split)
     n = len(source)
-    return _texts(grain.MapDataset.source(source)[int(round(lo * n)): int(round(hi * n))], text_key, lines)
+    rows = grain.MapDataset.source(source)[int(round(lo * n)): int(round(hi * n))]
+    second = pair_key(data_config)
+    if second:  # both texts of a pair (a translation's target language too)
+      return itertools.chain(_texts(rows, text_key, lines), _texts(rows, second, lines))
+    return _texts(rows, text_key, lines)
 
   tok = data_tokenizer(data_config, train_texts)
   tok_hash = hashlib.sha1(tok.to_str().encode()).hexdigest()[:12]
@@ -382,7 +413,11 @@ def packed_text_source(data_config, split: str) -> PackedTokens:
   if tag_key and packing != "none":
     raise ValueError(f"data.packing: expected 'none' for word-tagged data (data.tag_key={tag_key!r}: one sentence "
                      f"per row), got {packing!r}")
-  if second_key and (packing != "none" or framing != "cls_sep"):
+  seq2seq = packing == "seq2seq"
+  if seq2seq and (not second_key or framing != "eos"):
+    raise ValueError(f"data.packing: 'seq2seq' expects text pairs (data.pair_column or data.pair_key) framed 'eos', "
+                     f"got pair {second_key!r} and framing {framing!r}")
+  if second_key and not seq2seq and (packing != "none" or framing != "cls_sep"):
     raise ValueError(f"data.packing / data.framing: expected 'none' / 'cls_sep' for sentence pairs (one "
                      f"[CLS] a [SEP] b [SEP] per row), got {packing!r} / {framing!r}")
   key = json.dumps([_file_key(data_config, split), tok_hash, seq_len, packing, framing, special_ids, lines,
@@ -392,10 +427,13 @@ def packed_text_source(data_config, split: str) -> PackedTokens:
                                                        if second_key else []))
   root = os.path.join(data_config.get("data_dir") or DEFAULT_DATA_DIR, "packed",
                       f"{split}_{hashlib.sha1(key.encode()).hexdigest()[:12]}")
-  fields = ("ids", "segments", "positions", "tags" if tag_key else "label") + (("type_ids",) if second_key else ())
+  fields = ("ids", "segments", "positions", "tags" if tag_key else "label")
+  if second_key:
+    fields += ("target_ids", "target_segments") if seq2seq else ("type_ids",)
   if not os.path.exists(os.path.join(root, "done")):
     if second_key:
-      arrays, stats = _pair_arrays(raw, tok, text_key, second_key, seq_len=seq_len, special_ids=special_ids)
+      arrays, stats = _pair_arrays(raw, tok, text_key, second_key, seq_len=seq_len, special_ids=special_ids,
+                                   seq2seq=seq2seq)
       log.info("data: sentence-pair split %r: %d pairs, %d tokens (%d cut by data.seq_len=%d)", split, stats["rows"],
                stats["tokens"], stats["tokens_cut"], seq_len)
     elif tag_key:

@@ -128,6 +128,8 @@ def tokenizer_cache_path(data_config) -> str:
   key = "|".join(f"{os.path.abspath(p)}:{os.stat(p).st_mtime_ns}" for p in train)
   key += f"|{data_config.get('text_format', 'lines')}|{data_config.get('text_column')}|{data_config.tokenizer}"
   key += f"|{data_config.vocab_size}" + (f"|min{data_config.min_frequency}" if data_config.get("min_frequency") else "")
+  if data_config.get("pair_column") or data_config.get("pair_key"):  # trained on both texts of each pair
+    key += f"|pair={data_config.get('pair_column') or data_config.get('pair_key')}"
   import hashlib
 
   digest = hashlib.sha1(key.encode()).hexdigest()[:12]

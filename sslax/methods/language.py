@@ -37,7 +37,7 @@ class TokenMethod(Method):
     check_config_value(c, "model.vocab_size", lambda v: isinstance(v, int) and v > max(c.data.special_ids.values()),
                        f"an integer above every data.special_ids value {dict(c.data.special_ids)}")
     check_config_value(c, "eval.pooling", lambda v: v in ("mean", "cls", "last"), "'mean', 'cls' or 'last'")
-    if pair_key(c.data) and not self.takes_pairs:
+    if pair_key(c.data) and not self.takes_pairs and c.data.get("packing") != "seq2seq":
       raise ValueError(f"data.pair_column / data.pair_key: expected single texts for {c.method.name!r} (its network "
                        f"has no segment embeddings for sentence pairs), got pairs ({pair_key(c.data)!r})")
     super().__post_init__()
@@ -45,8 +45,10 @@ class TokenMethod(Method):
   @property
   def inputs(self) -> TokenRows:
     m = self.config.model
-    return TokenRows(seq_len=int(self.config.data.seq_len), vocab_size=int(m.vocab_size), max_len=int(m.max_len),
-                     pairs=bool(pair_key(self.config.data)))
+    d = self.config.data
+    seq2seq = d.get("packing") == "seq2seq"
+    return TokenRows(seq_len=int(d.seq_len), vocab_size=int(m.vocab_size), max_len=int(m.max_len),
+                     pairs=bool(pair_key(d)) and not seq2seq, targets=seq2seq)
 
   def evaluators(self):
     return (HeldoutMetrics(monitor=self.monitor_heldout), KNN(), LinearProbe())
