@@ -315,3 +315,31 @@ def assert_close_in_norm(actual, desired, rtol: float, what: str = "", *, scale=
     if not err <= bound:
       worst.append(f"{what}{name}: ||a - d|| = {err:.3g} > {bound:.3g} (||scale|| = {np.linalg.norm(s):.3g})")
   assert not worst, "\n".join(worst)
+
+
+def assert_same_step_on_1_and_8_devices(method_fn, batch, devices, *, steps: int = 1, rtol: float = 1e-5):
+  """`steps` SGD(1.0) train steps of `method_fn()` on `batch` on one device and on all 8: the same
+  loss and the same parameter updates (to rtol, in each leaf's scale). Returns each mesh's last
+  metrics and the parameter change on one device."""
+  import jax
+  import optax
+
+  from sslax.data import to_global
+  from sslax.train import create_train_state, make_mesh, make_train_step, state_sharding
+
+  results = []
+  for mesh in (make_mesh({"data": 1}, devices[:1]), make_mesh({"data": -1}, devices)):
+    method = method_fn()
+    tx = optax.sgd(1.0)
+    state = jax.device_put(create_train_state(method, tx, seed=0), state_sharding(mesh))
+    before = jax.device_get(state.params)
+    step = make_train_step(method, tx, mesh)
+    for _ in range(steps):
+      state, metrics = step(state, to_global(batch, mesh))
+    results.append((metrics, jax.tree.map(lambda x, y: x - y, before, jax.device_get(state.params))))
+  (m1, g1), (m8, g8) = results
+  np.testing.assert_allclose(float(m1["loss"]), float(m8["loss"]), rtol=rtol)
+  assert np.isfinite(float(m1["loss"]))
+  for x, y in zip(jax.tree.leaves(g1), jax.tree.leaves(g8)):
+    np.testing.assert_allclose(x, y, rtol=rtol, atol=rtol * max(1.0, float(np.abs(y).max())))
+  return m1, m8, g1

@@ -2,14 +2,12 @@
 loss, probe), 1 vs 8 devices, and config errors."""
 import re
 
-import jax
 import numpy as np
 import pytest
 
-from helpers import text_smoke_config
-from sslax.data import get_source, to_global
+from helpers import assert_same_step_on_1_and_8_devices, text_smoke_config
+from sslax.data import get_source
 from sslax.methods import make_method
-from sslax.train import create_train_state, make_mesh, make_train_step, state_sharding
 from sslax.train.loop import train
 
 
@@ -31,23 +29,10 @@ def test_bart_smoke_pretrain_then_probe(tmp_path):
 
 @pytest.mark.parametrize("name", ["t5", "bart"])
 def test_same_loss_and_grads_on_1_and_8_devices(tmp_path, devices, name):
-  import optax
-
   config = text_smoke_config(name, tmp_path / "corpus", tmp_path / "data", **{"model.dropout": 0.1})
   source = get_source(config.data, config.data.train_split)
   batch = {k: np.stack([source[i][k] for i in range(8)]) for k in ("ids", "segments", "positions")}
-  results = []
-  for mesh in (make_mesh({"data": 1}, devices[:1]), make_mesh({"data": -1}, devices)):
-    method = make_method(config)
-    tx = optax.sgd(1.0)
-    state = jax.device_put(create_train_state(method, tx, seed=0), state_sharding(mesh))
-    before = jax.device_get(state.params)
-    new, metrics = make_train_step(method, tx, mesh)(state, to_global(batch, mesh))
-    results.append((metrics, jax.tree.map(lambda x, y: x - y, before, jax.device_get(new.params))))
-  (m1, g1), (m8, g8) = results
-  np.testing.assert_allclose(float(m1["loss"]), float(m8["loss"]), rtol=1e-5)
-  for x, y in zip(jax.tree.leaves(g1), jax.tree.leaves(g8)):
-    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(y).max())))
+  assert_same_step_on_1_and_8_devices(lambda: make_method(config), batch, devices)
 
 
 @pytest.mark.parametrize("override,message", [
