@@ -111,3 +111,31 @@ def test_finetune_a_pair_classifier_that_reads_the_second_sentence(tmp_path):
   features = nnx.jit(method.features)
   assert float(jnp.abs(features(model, batch) - features(model, flipped)).max()) > 1e-3
   assert os.path.exists(tmp_path / "ft")
+
+
+def test_pair_classifier_same_step_on_1_and_8_devices(tmp_path, devices):
+  import jax
+
+  from helpers import assert_same_step_on_1_and_8_devices
+  from sslax.cli import finetune_config
+  from sslax.data import get_source
+  from sslax.data.packing import packed_text_source
+  from sslax.methods import make_method, method_class
+
+  config = text_smoke_config("bert", tmp_path / "corpus", tmp_path / "data", **{"model.dropout": 0.1})
+  config.unlock()
+  config.eval.probe_data.update({"paths": {"train": _write_pairs(tmp_path / "pairs.tsv", n=16),
+                                           "test": _write_pairs(tmp_path / "pairs.tsv", n=16)},
+                                 "text_column": "premise", "pair_column": "hypothesis", "label_column": "judgement",
+                                 "label_names": ("negative", "positive")})
+  config.finetune.train_mode = True  # dropout in the encoder, drawn from the step key
+  config.lock()
+  get_source(config.data, config.data.train_split)  # trains the pretraining tokenizer the probe reads with
+  probe = make_method(config).probe_data()
+  rows = packed_text_source(probe, "train")
+  batch = {k: np.stack([rows[i][k] for i in range(8)]) for k in ("ids", "segments", "positions", "type_ids", "label")}
+  run_config = finetune_config(config, probe, backbone="bert", task="classify", num_classes=2, batch_size=8)
+  # two steps: the head starts at zero, so only the second moves the encoder
+  _, _, delta = assert_same_step_on_1_and_8_devices(lambda: method_class("classify")(run_config), batch, devices,
+                                                    steps=2)
+  assert max(float(np.abs(x).max()) for x in jax.tree.leaves(delta["backbone"])) > 0
