@@ -40,6 +40,10 @@ def test_same_loss_and_grads_on_1_and_8_devices(tmp_path, devices, name):
     ({"method.num_sentinels": 1, "model.vocab_size": 201},
      "method.num_sentinels: expected an integer >= the 2 noise spans of a 32-token row, got 1"),
     ({"data.packing": "segments"}, "data.packing: expected 'concat'"),
+    ({"method.name": "bart", "method.mask_ratio": 1.5, "method.poisson_lambda": 3.0, "method.random_ratio": 0.1,
+      "data.special_ids": {"pad": 0, "unk": 1, "eos": 3, "mask": 4}}, "method.mask_ratio: expected a number in (0, 1)"),
+    ({"method.name": "bart", "data.special_ids": {"pad": 0, "unk": 1, "eos": 3}},
+     "data.special_ids: expected a 'mask' id for BART"),
 ])
 def test_config_errors_name_the_field(tmp_path, override, message):
   config = text_smoke_config("t5", tmp_path / "corpus", tmp_path / "data", **override)

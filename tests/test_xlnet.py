@@ -77,3 +77,11 @@ def test_same_loss_and_grads_on_1_and_8_devices(tmp_path, devices):
   batch = {k: np.stack([source[i][k] for i in range(8)]) for k in ("ids", "segments", "positions")}
   m1, _, _ = assert_same_step_on_1_and_8_devices(lambda: make_method(config), batch, devices)
   assert 0.05 < float(m1["target_fraction"]) < 0.35
+
+
+def test_config_errors_name_the_field(tmp_path):
+  import pytest
+
+  config = text_smoke_config("xlnet", tmp_path / "corpus", tmp_path / "data", **{"method.plm_k": 1.0})
+  with pytest.raises(ValueError, match=r"method.plm_k: expected a number > 1 \(1/K of the tokens are predicted\), got 1.0"):
+    make_method(config)
