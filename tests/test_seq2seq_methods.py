@@ -51,7 +51,7 @@ def test_config_errors_name_the_field(tmp_path, override, message):
     make_method(config)
 
 
-def test_translation_smoke_pretrain_then_probe(tmp_path):
+def test_translation_smoke_pretrain_then_probe(tmp_path, devices):
   import os
   import sys
 
@@ -76,5 +76,10 @@ def test_translation_smoke_pretrain_then_probe(tmp_path):
   cove.lock()
   r = train(cove, str(tmp_path / "run"), progress=False).report
   assert {"heldout/target_loss", "heldout/target_accuracy", "knn_top1", "linear_top1"} <= set(r)
+  source = get_source(cove.data, cove.data.train_split)
+  keys = ("ids", "segments", "positions", "target_ids", "target_segments")
+  assert set(keys) <= set(source[0])
+  assert_same_step_on_1_and_8_devices(lambda: make_method(cove), {k: np.stack([source[i][k] for i in range(8)])
+                                                                  for k in keys}, devices)
   assert abs(r["heldout/target_loss"] - np.log(300)) < 0.5, r  # 3 steps: about uniform over 300 ids
   assert r["knn_top1"] > 0.6, r

@@ -28,7 +28,8 @@ class Translation(T5SpanCorruption):
       objective="teacher-forced cross-entropy of the target sentence given the source (supervised: pairs)",
       loss="sslax.losses.language.masked_lm_loss",
       reference="salesforce/cove (an LSTM encoder there; the Transformer encoder-decoder here)",
-      tests=("tests/test_seq2seq_methods.py::test_translation_smoke_pretrain_then_probe",))
+      tests=("tests/test_seq2seq_methods.py::test_translation_smoke_pretrain_then_probe",
+             "tests/test_seq2seq.py::test_cached_decoding_equals_teacher_forcing_and_targets_are_causal"))
 
   @property
   def probe_inputs(self) -> TokenRows:
