@@ -30,6 +30,10 @@ from sslax.data.builders import BadExampleError, LocalFiles, make_local_builder,
 
 CONLL2003_COLUMNS = ("tokens", "pos", "chunks", "ner")
 CONLLU_COLUMNS = ("tokens", "upos", "xpos")
+# Universal Dependencies' part-of-speech tags (universaldependencies.org/u/pos), sorted: the ids of
+# "upos" in every treebank, so that a tagger trained on one language reads another's ids alike
+UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
+             "SCONJ", "SYM", "VERB", "X")
 _CONLLU_FIELDS = (1, 3, 4)  # FORM, UPOS, XPOS of ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC
 
 
@@ -85,7 +89,10 @@ def _tag_names(paths: Sequence[Path], columns: Sequence[str], separator: str,
       for fields in sentence:
         for c, v in zip(columns[1:], fields[1:]):
           seen[c].add(v)
-  return {c: sorted(v) for c, v in seen.items()}
+  names = {c: sorted(v) for c, v in seen.items()}
+  if conllu and "upos" in names:  # UD's 17 tags first, in one order for every treebank (cross-lingual transfer)
+    names["upos"] = list(UPOS_TAGS) + sorted(seen["upos"] - set(UPOS_TAGS))
+  return names
 
 
 def _conll_builder_cls():

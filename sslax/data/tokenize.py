@@ -13,7 +13,8 @@ from typing import Iterable
 WORDPIECE_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 BPE_SPECIALS = ("<|endoftext|>", "<|pad|>")
 WORD_SPECIALS = ("<pad>", "<unk>", "</s>")
-TRAINED = ("wordpiece", "bpe", "word")  # the `data.tokenizer` kinds trained on the corpus
+TRAINED = ("wordpiece", "bpe", "word", "bytes")  # the `data.tokenizer` kinds made for the corpus
+BYTES_VOCAB_SIZE = len(WORDPIECE_SPECIALS) + 256
 
 
 def train_tokenizer(texts: Iterable[str], *, kind: str, vocab_size: int, lowercase: bool = True,
@@ -24,8 +25,10 @@ def train_tokenizer(texts: Iterable[str], *, kind: str, vocab_size: int, lowerca
     kind: "wordpiece" (BERT: lower-cased, `##` continuation pieces, specials
       `[PAD] [UNK] [CLS] [SEP] [MASK]`), "bpe" (GPT-2's byte-level BPE, specials
       `<|endoftext|> <|pad|>`) or "word" (word2vec: lower-cased words and punctuation runs,
-      ids by descending frequency after the specials `<pad> <unk> </s>`; rarer words are `<unk>`).
-    vocab_size: the target vocabulary size (specials included).
+      ids by descending frequency after the specials `<pad> <unk> </s>`; rarer words are `<unk>`)
+      or "bytes" (every UTF-8 byte a token after BERT's specials, the same vocabulary for every
+      language and script: a multilingual MLM's; nothing is learned from `texts`).
+    vocab_size: the target vocabulary size (specials included; "bytes": exactly 261).
     min_frequency: "word": words seen fewer times are left out (word2vec's `min_count`).
 
   Returns:
@@ -45,6 +48,18 @@ def train_tokenizer(texts: Iterable[str], *, kind: str, vocab_size: int, lowerca
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(BPE_SPECIALS),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+  elif kind == "bytes":
+    if vocab_size != BYTES_VOCAB_SIZE:
+      raise ValueError(f"data.vocab_size: expected {BYTES_VOCAB_SIZE} for the byte-level vocabulary (5 specials + "
+                       f"256 bytes), got {vocab_size}")
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {t: i for i, t in enumerate(WORDPIECE_SPECIALS)} | {c: len(WORDPIECE_SPECIALS) + i
+                                                               for i, c in enumerate(alphabet)}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(list(WORDPIECE_SPECIALS))
+    return tok
   elif kind == "word":
     tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()] if lowercase
@@ -54,8 +69,8 @@ def train_tokenizer(texts: Iterable[str], *, kind: str, vocab_size: int, lowerca
     trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
                                         special_tokens=list(WORD_SPECIALS))
   else:
-    raise ValueError(f"data.tokenizer: expected 'wordpiece', 'bpe', 'word' or a tokenizer.json / vocab.txt path, "
-                     f"got {kind!r}")
+    raise ValueError(f"data.tokenizer: expected 'wordpiece', 'bpe', 'word', 'bytes' or a tokenizer.json / vocab.txt "
+                     f"path, got {kind!r}")
   tok.train_from_iterator(texts, trainer=trainer)
   return tok
 
