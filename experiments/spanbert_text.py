@@ -17,6 +17,6 @@ def get_config(arg: str | None = None):
   c = bert_config(arg)
   c.unlock()
   c.method.update({"name": "spanbert", "masking": "span", "nsp": False, "sbo_weight": 1.0,
-                   "sbo_offset_dim": {"full": 200, "smoke": 8}.get(arg, 64)})
+                   "sbo_offset_dim": {"full": 200, "smoke": 8}.get(arg, 64), "sbo_max_offsets": c.data.seq_len})
   c.lock()
   return c

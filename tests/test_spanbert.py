@@ -92,12 +92,22 @@ def test_sbo_loss_equals_numpy(tmp_path):
 
 
 def test_smoke_pretrain_then_probe(tmp_path):
-  config = text_smoke_config("spanbert", tmp_path / "corpus", tmp_path / "data")
+  from sslax.cli import main
+
+  config = text_smoke_config("spanbert", tmp_path / "corpus", tmp_path / "data",
+                             **{"finetune.steps": 4, "finetune.batch_size": 8, "finetune.warmup_steps": 1,
+                                "eval.probe_data.seq_len": 16})
   r = train(config, str(tmp_path / "run"), progress=False).report
   assert {"heldout/mlm_loss", "heldout/sbo_loss", "heldout/sbo_accuracy", "knn_top1", "linear_top1"} <= set(r)
   # 3 steps: both heads about at the uniform guess over the 200 ids (log 200 = 5.3)
   assert abs(r["heldout/sbo_loss"] - np.log(200)) < 0.5 and abs(r["heldout/mlm_loss"] - np.log(200)) < 0.5, r
   assert r["knn_top1"] > 0.6, r  # sentiment words in the sentences; chance is ~0.5
+  # fine-tuning on rows of another length builds the same network (the offset table is a config field)
+  cfg = tmp_path / "cfg.py"
+  cfg.write_text("import ml_collections, json\ndef get_config(arg=None):\n"
+                 f"  return ml_collections.ConfigDict(json.load(open({str(tmp_path / 'run' / 'config.json')!r})))\n")
+  assert main(["finetune", "--config", str(cfg), "--workdir", str(tmp_path / "run"),
+               "--finetune_dir", str(tmp_path / "ft")]) == 0
 
 
 @pytest.mark.parametrize("override,message", [

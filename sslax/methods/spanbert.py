@@ -24,7 +24,8 @@ from sslax.models.language import SpanBERT
 @register("spanbert")
 class SpanBertMLM(BertMLM):
   """BERT + span masking + the span boundary objective; `method.sbo_offset_dim` is the offset
-  embedding's width (200 for the paper's 1,024-wide models)."""
+  embedding's width (200 for the paper's 1,024-wide models), `method.sbo_max_offsets` its rows
+  (the pretraining row length: a merged span can be that long)."""
   card = MethodCard(
       family="masked prediction",
       paper="Joshi et al. 2020, [SpanBERT](https://arxiv.org/abs/1907.10529)",
@@ -46,10 +47,14 @@ class SpanBertMLM(BertMLM):
     check_config_value(c, "method.masking", lambda v: v == "span", "'span' (SBO predicts masked spans)")
     check_config_value(c, "method.sbo_weight", lambda v: v > 0, "a positive weight on the SBO loss")
     check_config_value(c, "method.sbo_offset_dim", lambda v: isinstance(v, int) and v > 0, "a positive integer")
+    check_config_value(c, "method.sbo_max_offsets", lambda v: isinstance(v, int) and v > 0,
+                       "a positive integer (offsets past it share its last embedding)")
 
   def extra_model_kwargs(self) -> dict:
-    # merged spans can be longer than method.max_span: an offset per row position
-    return {"max_offsets": int(self.config.data.seq_len), "offset_dim": int(self.config.method.sbo_offset_dim)}
+    # merged spans can be longer than method.max_span: up to an offset per pretraining row position;
+    # a config field, not data.seq_len, so that fine-tuning on other row lengths builds the same network
+    m = self.config.method
+    return {"max_offsets": int(m.sbo_max_offsets), "offset_dim": int(m.sbo_offset_dim)}
 
   def extra_loss(self, model: SpanBERT, hidden, targets, weights, where):
     """SBO cross-entropy at the gathered prediction positions `where` [B, P]."""
