@@ -60,7 +60,7 @@ def nli(root):
 def qa(root):
   print("| encoder | exact match | F1 | train questions / windows | test questions / windows |")
   print("|---|---|---|---|---|")
-  for name, path in (("random init", "qa/random.json"), ("SpanBERT + SBO, 1,000 steps", "qa/pretrained.json")):
+  for name, path in (("random init", "qa/random.json"), ("pretrained (SpanBERT + SBO, 1,000 steps)", "qa/pretrained.json")):
     r = _load(f"{root}/{path}")
     if r:
       print(f"| {name} | {r['exact_match']:.2f} | {r['f1']:.2f} | {r['train_questions']:,} / {r['train_windows']:,} | "
