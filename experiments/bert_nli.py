@@ -18,10 +18,13 @@ import spanbert_text
 from text_common import NLI_TASKS, nli_probe
 
 STEPS = {"snli": 600, "sick": 300, "rte": 160}
+VARIANTS = ("cpu", "full", "smoke")  # a bare variant is SNLI on `bert_text.py`'s network
 
 
 def get_config(arg: str | None = None):
   parts = (arg or "full,snli").split(",")
+  if len(parts) == 1:
+    parts.append("snli")
   if len(parts) not in (2, 3):
     raise ValueError(f"config arg: expected '<variant>,<task>[,<pretraining>]', got {arg!r}")
   variant, task, base = (*parts, "bert")[:3]

@@ -13,6 +13,8 @@ Variants (the `arg` of `get_config`):
          encoder and a 2-layer decoder of width 192 (the T5 / BART `cpu` network), batch 32,
          1,000 steps (16 epochs of the pairs), AdamW lr 1e-3, 100 warm-up steps; the last 5% of
          the pairs held out (target loss and accuracy).
+  full   the Transformer-base shape (6 + 6 layers of 512, 8 heads, 2,048 MLP), rows of 128, batch 64,
+         20,000 steps, lr 5e-4: for real parallel text passed as data.paths (WMT has 4.5M pairs).
   smoke  one layer each of width 32 on a generated pair file (the tests), 3 steps.
 """
 import os
@@ -20,7 +22,7 @@ import sys
 
 from text_common import BPE_IDS, TEXT, sst2_probe, text_config
 
-VARIANTS = ("cpu", "smoke")
+VARIANTS = ("cpu", "full", "smoke")
 PAIRS = "runs/cove/pud_pairs.tsv"
 PUD = f"{TEXT}/ud_multilingual/UD_{{lang}}-PUD/{{code}}_pud-ud-test.conllu"
 
@@ -36,7 +38,12 @@ def get_config(arg: str | None = None):
           "special_ids": dict(BPE_IDS)}
   model = {"name": "translation", "vocab_size": 4096, "max_len": 96, "dim": 192, "depth": 4, "decoder_depth": 2,
            "num_heads": 6, "mlp_dim": 768, "pre_norm": False}
-  if arg == "cpu":
+  if arg == "full":
+    c = text_config(method, {**model, "max_len": 128, "dim": 512, "depth": 6, "decoder_depth": 6, "num_heads": 8,
+                             "mlp_dim": 2048}, {**data, "seq_len": 128})
+    c.train.batch_size, c.train.num_steps, c.train.log_every, c.train.checkpoint_every = 64, 20_000, 100, 2000
+    c.optim.lr, c.optim.warmup_steps = 5e-4, 2000
+  elif arg == "cpu":
     c = text_config(method, model, data)
     c.train.batch_size, c.train.num_steps, c.train.log_every, c.train.checkpoint_every = 32, 1000, 50, 500
     c.optim.lr, c.optim.warmup_steps = 1e-3, 100

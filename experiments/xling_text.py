@@ -15,12 +15,13 @@ Variants (the `arg` of `get_config`):
          held out; `bert_text.py:cpu`'s network and optimizer (4 layers of 192, batch 64, 2,000
          steps, lr 1e-3), span masking off (BERT's 15%). POS fine-tuning: EWT train, rows of 256
          bytes, 600 steps of 32 sentences, as `bert_ud.py:cpu`.
+  full   `bert_ud.py:full`'s BERT-base on the same corpus, rows of 512 bytes.
   smoke  a 1-layer BERT of width 32 (the tests), 3 steps.
 """
 import bert_ud
 from text_common import ud_probe
 
-VARIANTS = ("cpu", "smoke")
+VARIANTS = ("cpu", "full", "smoke")
 CORPUS = "runs/xling/corpus.tsv"
 BYTES = 261  # sslax.data.tokenize.BYTES_VOCAB_SIZE: 5 specials + 256 bytes
 
@@ -35,9 +36,10 @@ def get_config(arg: str | None = None):
   c.data.text_column, c.data.label_column = "text", ""
   c.data.tokenizer, c.data.vocab_size = "bytes", BYTES
   c.model.vocab_size = BYTES
-  c.data.seq_len = 128 if arg == "cpu" else 32
-  c.model.max_len = 256 if arg == "cpu" else 64
+  c.data.seq_len = {"cpu": 128, "full": 512}.get(arg, 32)
+  c.model.max_len = {"cpu": 256, "full": 512}.get(arg, 64)
   c.eval.probe_data = ud_probe()
-  c.eval.probe_data.seq_len = 256 if arg == "cpu" else 64
+  c.eval.probe_data.seq_len = {"cpu": 256, "full": 512}.get(arg, 64)
+  c.data.packing, c.method.nsp = "segments", False  # whole sentences of three languages, no NSP
   c.lock()
   return c

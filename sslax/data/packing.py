@@ -165,7 +165,8 @@ def pair_rows(first: list[np.ndarray], second: list[np.ndarray], labels: np.ndar
   tokenizers, which cut one token at a time, can differ by one token between the two).
 
   Args:
-    first, second: per pair, the token ids (no specials) of each text.
+    first: per pair, the token ids (no specials) of its first text.
+    second: per pair, those of its second text.
     labels: [N] int per pair.
     seq_len: L, tokens per row (at least 5: three specials and a token of each text).
     special_ids: {"pad", "cls", "sep"}.
