@@ -18,6 +18,7 @@ from sslax.eval.collapse import collapse_metrics
 from sslax.losses.language import masked_lm_loss
 from sslax.methods.base import MethodCard, register
 from sslax.methods.t5 import T5SpanCorruption, shift_right
+from sslax.models.pooling import masked_mean
 
 
 @register("translation")
@@ -56,8 +57,7 @@ class Translation(T5SpanCorruption):
 
   def loss(self, model, batch, method_state, key, step, target=None):
     loss, aux, memory = self._seq2seq(model, batch, key, train=True)
-    valid = (batch["segments"] > 0)[..., None]
-    pooled = jnp.sum(memory * valid, 1) / jnp.maximum(jnp.sum(valid, 1), 1)
+    pooled = masked_mean(memory, batch["segments"] > 0)
     return loss, {"accuracy": aux["accuracy"], "num_targets": aux["num_targets"], **collapse_metrics(pooled)}, \
         method_state
 
