@@ -27,7 +27,9 @@ def text_config(method: dict, model: dict, data: dict) -> ml_collections.ConfigD
   c.method = ml_collections.ConfigDict(method)
   # model.hf_weights: a local Hugging Face BERT directory to start from (BERT only; model.init_from
   # reads the same directories, and GPT-2 ones)
-  c.model = ml_collections.ConfigDict({"dropout": 0.1, "adapter_dim": 0,
+  # model.attention_impl / attention_block: the attention kernel (sslax.models.attention; 'auto':
+  # causal attention by query blocks of 64 on the CPU, XLA's fused attention elsewhere)
+  c.model = ml_collections.ConfigDict({"dropout": 0.1, "adapter_dim": 0, "attention_impl": "auto", "attention_block": 64,
                                        "hf_weights": ml_collections.FieldReference(None, field_type=str),
                                        **pretrained_fields(), **model})
   c.data = ml_collections.ConfigDict({

@@ -167,6 +167,25 @@ def step_flops(method, tx, config, batch, compiled) -> float:
   return float(cost.get("flops", 0.0))
 
 
+def cpu_description() -> dict:
+  """{"cpu_model", "isa"} of this machine from /proc/cpuinfo (Linux; "unknown" elsewhere): the vector
+  extensions XLA:CPU and PyTorch pick kernels by (AVX-512 and AVX2 machines round float32 apart and
+  run at different matmul peaks), so two machines' bench files can be told apart."""
+  model, flags = platform.processor() or platform.machine() or "unknown", set()
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and model in ("unknown", platform.machine()):
+          model = value.strip()
+        elif key.strip() == "flags" and not flags:
+          flags = set(value.split())
+  except OSError:
+    pass
+  isa = [name for name in ("avx512_bf16", "avx512f", "avx2", "fma", "amx_tile", "neon", "asimd") if name in flags]
+  return {"cpu_model": model, "isa": " ".join(isa) or "unknown"}
+
+
 def matmul_peak(device, dtype_name, torch=None, n=None, repeats=10):
   """Best FLOP/s of square matrix products in JAX and (if given) PyTorch on `device`."""
   n = n or (2048 if device == "cpu" else 8192)
@@ -234,8 +253,8 @@ def run(args):
   torch = None
   backend = jax.default_backend()
   info = {"backend": backend, "device": jax.devices()[0].device_kind, "cpu_count": os.cpu_count(),
-          "machine": platform.processor() or platform.machine(), "jax": jax.__version__,
-          "compute_dtype": args.compute_dtype}
+          **cpu_description(), "jax": jax.__version__, "compute_dtype": args.compute_dtype,
+          "xla_flags": os.environ.get("XLA_FLAGS", "")}
   if bench_torch is None:
     print("# no PyTorch references (experiments/bench_torch.py; --references): timing sslax alone", flush=True)
   else:
@@ -251,7 +270,8 @@ def run(args):
   peak = matmul_peak(backend, args.compute_dtype, torch)
   peak_flops = max(peak.values())
   info["matmul_peak_flops"] = peak
-  print(f"# {info['device']} ({backend}), {os.cpu_count()} cores, jax {jax.__version__}, torch "
+  print(f"# {info['device']} ({backend}), {info['cpu_model']} [{info['isa']}], XLA_FLAGS={info['xla_flags']!r}, "
+        f"{os.cpu_count()} cores, jax {jax.__version__}, torch "
         f"{info.get('torch', '-')}, {args.compute_dtype}; matmul peak here: " +
         ", ".join(f"{k} {v / 1e9:,.0f} GFLOP/s" for k, v in peak.items()), flush=True)
   rows = []

@@ -17,7 +17,10 @@ def masked_lm_loss(logits: jax.Array, targets: jax.Array, weights: jax.Array):
     (mean cross-entropy over selected positions, {"accuracy", "num_targets"}).
   """
   logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-  nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+  # the target's log-probability as a product with its one-hot row rather than a gather: the
+  # gradient is then softmax - one-hot, one elementwise pass, where a gather's is a scatter (on the
+  # CPU a GPT step spent ~60 ms in it; experiments/RESULTS.md, issue 33)
+  nll = -jnp.sum(logp * jax.nn.one_hot(targets, logits.shape[-1], dtype=logp.dtype), axis=-1)
   w = weights.astype(jnp.float32)
   total = jnp.sum(w)
   loss = jnp.sum(nll * w) / jnp.maximum(total, 1.0)
@@ -39,6 +42,9 @@ def causal_lm_loss(logits: jax.Array, ids: jax.Array, valid: jax.Array, segments
   pairs = valid[:, :-1] & valid[:, 1:]
   if segments is not None:
     pairs = pairs & (segments[:, :-1] == segments[:, 1:])
-  weights = pairs.astype(jnp.float32)
-  loss, aux = masked_lm_loss(logits[:, :-1], ids[:, 1:], weights)
+  # every position's logits with the next token as its target and the last position weighted 0,
+  # rather than logits[:, :-1]: the gradient of that slice is a pad of the [B, L, V] logit gradient,
+  # which XLA:CPU materialized twice and transposed (~190 ms of a 940 ms GPT step)
+  weights = jnp.pad(pairs, ((0, 0), (0, 1))).astype(jnp.float32)
+  loss, aux = masked_lm_loss(logits, jnp.roll(ids, -1, axis=1), weights)
   return loss, {**aux, "perplexity": jnp.exp(loss)}

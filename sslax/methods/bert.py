@@ -18,7 +18,7 @@ from sslax.eval.collapse import collapse_metrics
 from sslax.losses.language import masked_lm_loss
 from sslax.methods.base import MethodCard, register
 from sslax.methods.language import TokenMethod
-from sslax.models.language import BERT
+from sslax.models.language import BERT, attention_kwargs
 from sslax.models.pooling import masked_mean
 
 
@@ -85,7 +85,8 @@ class BertMLM(TokenMethod):
     m = self.config.model
     model = self.model_class(vocab_size=m.vocab_size, max_len=m.max_len, dim=m.dim, depth=m.depth,
                              num_heads=m.num_heads, mlp_dim=m.mlp_dim, dropout=m.dropout,
-                             adapter_dim=m.get("adapter_dim", 0), rngs=rngs, **self.extra_model_kwargs())
+                             adapter_dim=m.get("adapter_dim", 0), **attention_kwargs(m), rngs=rngs,
+                             **self.extra_model_kwargs())
     if m.get("hf_weights"):
       from sslax.weights.bert import bert_from_hf
 

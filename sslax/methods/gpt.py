@@ -11,7 +11,7 @@ from sslax.eval.collapse import collapse_metrics
 from sslax.losses.language import causal_lm_loss
 from sslax.methods.base import MethodCard, register
 from sslax.methods.language import TokenMethod
-from sslax.models.language import GPT
+from sslax.models.language import GPT, attention_kwargs
 from sslax.models.pooling import masked_mean
 
 
@@ -43,7 +43,7 @@ class GPTLM(TokenMethod):
     m = self.config.model
     return GPT(vocab_size=m.vocab_size, max_len=m.max_len, dim=m.dim, depth=m.depth, num_heads=m.num_heads,
                mlp_dim=m.mlp_dim, dropout=m.dropout, adapter_dim=m.get("adapter_dim", 0),
-               gelu=m.get("gelu", "exact"), rngs=rngs)
+               gelu=m.get("gelu", "exact"), **attention_kwargs(m), rngs=rngs)
 
   def _lm(self, model, batch, key):
     segments = batch["segments"]

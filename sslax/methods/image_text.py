@@ -37,7 +37,7 @@ from sslax.losses import l2_normalize
 from sslax.methods.base import Method
 from sslax.methods.two_view import image_inputs
 from sslax.models import build_encoder
-from sslax.models.language import BERT, GPT
+from sslax.models.language import BERT, GPT, attention_kwargs
 from sslax.models.pooling import pool_tokens
 
 
@@ -55,7 +55,7 @@ class TwoTowers(nnx.Module):
     self.image_tower = build_encoder(model_config, rngs)
     t = text_config
     kw = dict(vocab_size=t.vocab_size, max_len=t.max_len, dim=t.dim, depth=t.depth, num_heads=t.num_heads,
-              mlp_dim=t.mlp_dim, dropout=t.dropout, rngs=rngs)
+              mlp_dim=t.mlp_dim, dropout=t.dropout, **attention_kwargs(t), rngs=rngs)
     self.text_tower = GPT(**kw) if t.kind == "gpt" else BERT(**kw)
     init = nnx.initializers.normal(stddev=0.02)
     self.image_proj = nnx.Linear(self.image_tower.num_features, embed_dim, use_bias=False, kernel_init=init,

@@ -24,6 +24,7 @@ from sslax.eval.collapse import collapse_metrics
 from sslax.losses.language import masked_lm_loss
 from sslax.methods.base import MethodCard, register
 from sslax.methods.language import TokenMethod
+from sslax.models.language import attention_kwargs
 from sslax.models.seq2seq import EncoderDecoder
 
 
@@ -66,7 +67,8 @@ class T5SpanCorruption(TokenMethod):
     m = self.config.model
     return EncoderDecoder(vocab_size=m.vocab_size, max_len=m.max_len, dim=m.dim, encoder_depth=m.depth,
                           decoder_depth=m.get("decoder_depth") or m.depth, num_heads=m.num_heads,
-                          mlp_dim=m.mlp_dim, dropout=m.dropout, pre_norm=bool(m.get("pre_norm", False)), rngs=rngs)
+                          mlp_dim=m.mlp_dim, dropout=m.dropout, pre_norm=bool(m.get("pre_norm", False)),
+                          **attention_kwargs(m), rngs=rngs)
 
   def corrupt(self, key, ids, valid):
     """(encoder inputs, their valid mask, targets, target valid mask, decoder start id) of a batch

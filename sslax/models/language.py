@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from sslax.models.attention import DEFAULT_BLOCK
 from sslax.models.heads import SpanBoundaryHead
 from sslax.models.transformer import TransformerEncoder, dropout
 
@@ -33,6 +34,13 @@ def packed_attention_mask(valid: jax.Array, segments: jax.Array | None) -> jax.A
   return same & valid[:, :, None] & valid[:, None, :]
 
 
+def attention_kwargs(model_config) -> dict:
+  """`model.attention_impl` (default 'auto') and `model.attention_block` (default 64) of a config, as
+  the keyword arguments of `BERT` and `GPT` (`sslax.models.attention`)."""
+  return {"attention_impl": model_config.get("attention_impl", "auto"),
+          "attention_block": model_config.get("attention_block", DEFAULT_BLOCK)}
+
+
 def _positions(ids: jax.Array, positions: jax.Array | None) -> jax.Array:
   return jnp.broadcast_to(jnp.arange(ids.shape[1]), ids.shape) if positions is None else positions
 
@@ -40,13 +48,14 @@ def _positions(ids: jax.Array, positions: jax.Array | None) -> jax.Array:
 class BERT(nnx.Module):
   def __init__(self, *, vocab_size: int, max_len: int = 512, dim: int = 768, depth: int = 12, num_heads: int = 12,
                mlp_dim: int = 3072, type_vocab_size: int = 2, dropout: float = 0.1, adapter_dim: int = 0,
-               rngs: nnx.Rngs):
+               attention_impl: str = "auto", attention_block: int = DEFAULT_BLOCK, rngs: nnx.Rngs):
     self.tok_embed = nnx.Embed(vocab_size, dim, embedding_init=_normal, rngs=rngs)
     self.pos_embed = nnx.Embed(max_len, dim, embedding_init=_normal, rngs=rngs)
     self.type_embed = nnx.Embed(type_vocab_size, dim, embedding_init=_normal, rngs=rngs)
     self.embed_norm = nnx.LayerNorm(dim, epsilon=1e-12, rngs=rngs)
     self.encoder = TransformerEncoder(dim, depth, num_heads, mlp_dim, pre_norm=False, dropout=dropout, eps=1e-12,
-                                      adapter_dim=adapter_dim, rngs=rngs)
+                                      adapter_dim=adapter_dim, attention_impl=attention_impl,
+                                      attention_block=attention_block, rngs=rngs)
     self.mlm_dense = nnx.Linear(dim, dim, kernel_init=_normal, rngs=rngs)
     self.mlm_norm = nnx.LayerNorm(dim, epsilon=1e-12, rngs=rngs)
     self.mlm_bias = nnx.Param(jnp.zeros((vocab_size,)))
@@ -98,14 +107,15 @@ class SpanBERT(BERT):
 class GPT(nnx.Module):
   def __init__(self, *, vocab_size: int, max_len: int = 1024, dim: int = 768, depth: int = 12, num_heads: int = 12,
                mlp_dim: int = 3072, dropout: float = 0.1, adapter_dim: int = 0, gelu: str = "exact",
-               rngs: nnx.Rngs):
+               attention_impl: str = "auto", attention_block: int = DEFAULT_BLOCK, rngs: nnx.Rngs):
     # gelu "tanh": the approximation GPT-2 was trained with (its "gelu_new"), for imported weights
     if gelu not in ("exact", "tanh"):
       raise ValueError(f"model.gelu: expected 'exact' or 'tanh', got {gelu!r}")
     self.tok_embed = nnx.Embed(vocab_size, dim, embedding_init=_normal, rngs=rngs)
     self.pos_embed = nnx.Embed(max_len, dim, embedding_init=nnx.initializers.normal(0.01), rngs=rngs)
     self.decoder = TransformerEncoder(dim, depth, num_heads, mlp_dim, pre_norm=True, dropout=dropout,
-                                      adapter_dim=adapter_dim, approximate_gelu=gelu == "tanh", rngs=rngs)
+                                      adapter_dim=adapter_dim, approximate_gelu=gelu == "tanh",
+                                      attention_impl=attention_impl, attention_block=attention_block, rngs=rngs)
     self.rate, self.max_len, self.num_features = dropout, max_len, dim
 
   def __call__(self, ids: jax.Array, valid: jax.Array | None = None, *, key: jax.Array | None = None,

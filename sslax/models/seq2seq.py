@@ -17,13 +17,11 @@ import jax.numpy as jnp
 from einops import rearrange
 from flax import nnx
 
+from sslax.models.attention import DEFAULT_BLOCK, attention
 from sslax.models.transformer import SelfAttention, TransformerEncoder, _split, dropout
 
 _normal = nnx.initializers.normal(stddev=0.02)
 
-
-def _bias(allowed: jax.Array, dtype) -> jax.Array:
-  return jnp.where(allowed, 0.0, -1e9).astype(dtype)
 
 
 class CrossAttention(nnx.Module):
@@ -45,7 +43,7 @@ class CrossAttention(nnx.Module):
   def __call__(self, x: jax.Array, kv: tuple[jax.Array, jax.Array], memory_valid: jax.Array) -> jax.Array:
     """x [B, T, D], kv from `memory_kv`, memory_valid [B, S] bool -> [B, T, D]."""
     q = rearrange(self.q(x), "b t (h d) -> b t h d", h=self.num_heads)
-    out = jax.nn.dot_product_attention(q, *kv, bias=_bias(memory_valid[:, None, None, :], x.dtype))
+    out = attention(q, *kv, memory_valid)  # a mask, not an additive bias (the fused kernels take masks)
     return self.out(rearrange(out, "b t h d -> b t (h d)"))
 
 
@@ -54,8 +52,9 @@ class DecoderLayer(nnx.Module):
   sum, layer norms after (post-norm, BART) or before (pre-norm) each."""
 
   def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, pre_norm: bool, dropout: float = 0.0,
-               eps: float = 1e-5, rngs: nnx.Rngs):
-    self.self_attn = SelfAttention(dim, num_heads, rngs=rngs)
+               eps: float = 1e-5, attention_impl: str = "auto", attention_block: int = DEFAULT_BLOCK, rngs: nnx.Rngs):
+    self.self_attn = SelfAttention(dim, num_heads, attention_impl=attention_impl, attention_block=attention_block,
+                                   rngs=rngs)
     self.cross_attn = CrossAttention(dim, num_heads, rngs=rngs)
     self.norms = nnx.List([nnx.LayerNorm(dim, epsilon=eps, rngs=rngs) for _ in range(3)])
     self.fc1 = nnx.Linear(dim, mlp_dim, kernel_init=_normal, rngs=rngs)
@@ -90,15 +89,18 @@ class EncoderDecoder(nnx.Module):
 
   def __init__(self, *, vocab_size: int, max_len: int = 512, dim: int = 512, encoder_depth: int = 6,
                decoder_depth: int = 6, num_heads: int = 8, mlp_dim: int = 2048, dropout: float = 0.1,
-               pre_norm: bool = False, rngs: nnx.Rngs):
+               pre_norm: bool = False, attention_impl: str = "auto", attention_block: int = DEFAULT_BLOCK,
+               rngs: nnx.Rngs):
+    attn = {"attention_impl": attention_impl, "attention_block": attention_block}
     self.tok_embed = nnx.Embed(vocab_size, dim, embedding_init=_normal, rngs=rngs)
     self.enc_pos = nnx.Embed(max_len, dim, embedding_init=_normal, rngs=rngs)
     self.dec_pos = nnx.Embed(max_len, dim, embedding_init=_normal, rngs=rngs)
     self.enc_norm = nnx.LayerNorm(dim, epsilon=1e-5, rngs=rngs)
     self.dec_norm = nnx.LayerNorm(dim, epsilon=1e-5, rngs=rngs)
     self.encoder = TransformerEncoder(dim, encoder_depth, num_heads, mlp_dim, pre_norm=pre_norm, dropout=dropout,
-                                      rngs=rngs)
-    self.decoder = nnx.List([DecoderLayer(dim, num_heads, mlp_dim, pre_norm=pre_norm, dropout=dropout, rngs=rngs)
+                                      **attn, rngs=rngs)
+    self.decoder = nnx.List([DecoderLayer(dim, num_heads, mlp_dim, pre_norm=pre_norm, dropout=dropout, **attn,
+                                          rngs=rngs)
                              for _ in range(decoder_depth)])
     self.final_norm = nnx.LayerNorm(dim, epsilon=1e-5, rngs=rngs) if pre_norm else None
     self.rate, self.max_len, self.num_features, self.num_heads = dropout, max_len, dim, num_heads

@@ -16,6 +16,8 @@ from flax import nnx
 from jax import lax
 from jax.extend.random import threefry2x32_p
 
+from sslax.models.attention import DEFAULT_BLOCK, attention, check_impl
+
 _normal = nnx.initializers.normal(stddev=0.02)
 
 
@@ -66,10 +68,15 @@ def _split(key, n):
 
 
 class SelfAttention(nnx.Module):
-  def __init__(self, dim: int, num_heads: int, *, rngs: nnx.Rngs):
+  """`attention_impl` / `attention_block`: the kernel of `sslax.models.attention` ('auto': blocked
+  causal attention on the CPU, XLA's elsewhere)."""
+
+  def __init__(self, dim: int, num_heads: int, *, attention_impl: str = "auto", attention_block: int = DEFAULT_BLOCK,
+               rngs: nnx.Rngs):
     if dim % num_heads:
       raise ValueError(f"model.num_heads: expected a divisor of model.dim={dim}, got {num_heads}")
-    self.num_heads = num_heads
+    check_impl(attention_impl, attention_block)
+    self.num_heads, self.impl, self.block = num_heads, attention_impl, attention_block
     self.qkv = nnx.Linear(dim, 3 * dim, kernel_init=_normal, rngs=rngs)
     self.out = nnx.Linear(dim, dim, kernel_init=_normal, rngs=rngs)
 
@@ -89,17 +96,9 @@ class SelfAttention(nnx.Module):
       ck = jax.lax.dynamic_update_slice(cache["k"], k.astype(cache["k"].dtype), (0, pos, 0, 0))
       cv = jax.lax.dynamic_update_slice(cache["v"], v.astype(cache["v"].dtype), (0, pos, 0, 0))
       allowed = jnp.arange(ck.shape[1])[None, :] <= pos + jnp.arange(x.shape[1])[:, None]  # [T, M]
-      bias = jnp.where(allowed, 0.0, -1e9).astype(x.dtype)[None, None]
-      out = jax.nn.dot_product_attention(q, ck, cv, bias=bias)
+      out = jax.nn.dot_product_attention(q, ck, cv, mask=allowed[None, None])
       return self.out(rearrange(out, "b t h d -> b t (h d)")), {"k": ck, "v": cv, "pos": pos + x.shape[1]}
-    allowed = None
-    if mask is not None:
-      allowed = mask[:, None, None, :] if mask.ndim == 2 else mask[:, None]
-    if causal:
-      tri = jnp.tril(jnp.ones((x.shape[1], x.shape[1]), bool))[None, None]
-      allowed = tri if allowed is None else allowed & tri
-    bias = None if allowed is None else jnp.where(allowed, 0.0, -1e9).astype(x.dtype)
-    out = jax.nn.dot_product_attention(q, k, v, bias=bias)
+    out = attention(q, k, v, mask, causal=causal, impl=self.impl, block=self.block)
     return self.out(rearrange(out, "b t h d -> b t (h d)"))
 
 
@@ -122,12 +121,14 @@ class EncoderLayer(nnx.Module):
 
   def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, pre_norm: bool, dropout: float = 0.0,
                activation_dropout: float = 0.0, eps: float = 1e-5, adapter_dim: int = 0,
-               approximate_gelu: bool = False, rngs: nnx.Rngs):
+               approximate_gelu: bool = False, attention_impl: str = "auto", attention_block: int = DEFAULT_BLOCK,
+               rngs: nnx.Rngs):
     # adapter_dim > 0: an adapter after the attention and after the MLP sublayer, before each residual
     # sum (Houlsby's placement), for fine-tuning with the rest of the network frozen
     self.adapter_attn = Adapter(dim, adapter_dim, rngs=rngs) if adapter_dim else None
     self.adapter_mlp = Adapter(dim, adapter_dim, rngs=rngs) if adapter_dim else None
-    self.attn = SelfAttention(dim, num_heads, rngs=rngs)
+    self.attn = SelfAttention(dim, num_heads, attention_impl=attention_impl, attention_block=attention_block,
+                              rngs=rngs)
     self.norm1 = nnx.LayerNorm(dim, epsilon=eps, rngs=rngs)
     self.fc1 = nnx.Linear(dim, mlp_dim, kernel_init=_normal, rngs=rngs)
     self.fc2 = nnx.Linear(mlp_dim, dim, kernel_init=_normal, rngs=rngs)
@@ -159,10 +160,12 @@ class TransformerEncoder(nnx.Module):
 
   def __init__(self, dim: int, depth: int, num_heads: int, mlp_dim: int, *, pre_norm: bool = False,
                dropout: float = 0.0, activation_dropout: float = 0.0, eps: float = 1e-5, adapter_dim: int = 0,
-               approximate_gelu: bool = False, rngs: nnx.Rngs):
+               approximate_gelu: bool = False, attention_impl: str = "auto", attention_block: int = DEFAULT_BLOCK,
+               rngs: nnx.Rngs):
     self.layers = nnx.List([EncoderLayer(dim, num_heads, mlp_dim, pre_norm=pre_norm, dropout=dropout,
                                          activation_dropout=activation_dropout, eps=eps, adapter_dim=adapter_dim,
-                                         approximate_gelu=approximate_gelu, rngs=rngs) for _ in range(depth)])
+                                         approximate_gelu=approximate_gelu, attention_impl=attention_impl,
+                                         attention_block=attention_block, rngs=rngs) for _ in range(depth)])
     # pre-norm stacks end with a norm; post-norm layers already end with one
     self.final_norm = nnx.LayerNorm(dim, epsilon=eps, rngs=rngs) if pre_norm else None
     self.num_heads, self.dim = num_heads, dim

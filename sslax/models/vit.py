@@ -21,6 +21,8 @@ import numpy as np
 from einops import rearrange
 from flax import nnx
 
+from sslax.models.attention import attention
+
 _trunc = nnx.initializers.truncated_normal(stddev=0.02)
 
 
@@ -64,7 +66,7 @@ class Attention(nnx.Module):
   def __call__(self, x, mask=None):
     """x [B, N, dim]; mask: None or [B, N] bool, the keys every query may attend to."""
     q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b n h d", three=3, h=self.num_heads)
-    out = jax.nn.dot_product_attention(q, k, v, mask=None if mask is None else mask[:, None, None, :])
+    out = attention(q, k, v, mask)
     return self.proj(rearrange(out, "b n h d -> b n (h d)"))
 
 
