@@ -51,6 +51,7 @@ def get_config(arg: str | None = None):
     c.train.batch_size, c.train.num_steps, c.train.log_every, c.train.checkpoint_every = 8, 3, 1, 3
     c.optim.lr, c.optim.warmup_steps = 1e-3, 1
   c.eval.pooling = "last"
+  c.model.gelu = "exact"  # 'tanh': GPT-2's own GELU, for OpenAI's weights (`model.init_from`)
   # `sslax fewshot`: SST-2 dev by in-context log-likelihood of " negative" / " positive"
   c.eval.fewshot = {"data": sst2_probe(), "choices": ("negative", "positive"),
                     "template": "Review: {text}\nSentiment:", "max_test": 0}

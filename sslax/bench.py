@@ -146,16 +146,22 @@ def step_flops(method, tx, config, batch, compiled) -> float:
   analysis counts a while loop's body once, so the chunked im2col loops of `train.conv_impl`
   ('auto' on the CPU, 'im2col') would be undercounted. So the same step is compiled, abstractly, for
   the host CPU with `train.conv_impl='xla'`, whose cost analysis counts every dot and convolution;
-  the FLOPs are those of the program, not of a backend or an implementation."""
+  the FLOPs are those of the program, not of a backend or an implementation. Likewise attention is
+  counted as XLA's dense kernel (`model.attention_impl='xla'`): causal attention's masked half
+  included, as in the usual MFU accounting."""
   from jax import lax
 
   from sslax.methods import make_method
   from sslax.models.conv import conv_function
   from sslax.train import create_train_state, make_mesh, make_train_step
 
-  if jax.default_backend() != "cpu" or conv_function(config.train.conv_impl) is not lax.conv_general_dilated:
+  blocked = config.get("model") is not None and config.model.get("attention_impl", "xla") != "xla"
+  if jax.default_backend() != "cpu" or conv_function(config.train.conv_impl) is not lax.conv_general_dilated \
+      or blocked:
     config = config.copy_and_resolve_references()
     config.train.conv_impl = "xla"
+    if blocked:  # the blocked attention maps over heads in a loop, whose body the analysis counts once
+      config.model.attention_impl = "xla"
     method = make_method(config)
     mesh = make_mesh({"data": 1}, jax.devices("cpu")[:1])
     state = jax.eval_shape(lambda: create_train_state(method, tx, config.seed))

@@ -6,23 +6,27 @@ q, k, v are [B, T, H, Dh] (the layout `jax.nn.dot_product_attention` takes); `ma
 
 - 'xla': `jax.nn.dot_product_attention` with the mask as a boolean mask and `is_causal`, never as
   an additive [B, 1, T, T] bias (XLA's reference path on every backend).
-- 'blocked': causal attention by query blocks of `block` rows (FlashAttention's tiling, Dao et
-  al., NeurIPS 2022, without its online softmax): query block i reads keys [0, end of block i) in
-  one product, so the key blocks above the diagonal are never computed (with n blocks, (n + 1) /
-  2n of the dense FLOPs). Each block's softmax sees all the keys it may read at once, so it is the
-  ordinary softmax, and autodiff of the unrolled blocks is as fast as a hand-written backward
-  (`experiments/attention_speed.py`); FlashAttention's running max and sum matter where a row of
-  scores does not fit in fast memory, which is the GPU kernels' business, not XLA:CPU's.
+- 'blocked': one head at a time, query blocks of `block` rows (FlashAttention's tiling, Dao et
+  al., NeurIPS 2022), with its backward written out: the probabilities are recomputed from the saved
+  log-sum-exp instead of stored. Causal blocks stop at the diagonal, so the key blocks above it are
+  never computed (with n blocks, (n + 1) / 2n of the dense FLOPs). Each query block reads all the
+  keys it may read in one product, so its softmax is the ordinary one (FlashAttention's running
+  max and sum matter where a row of scores does not fit in fast memory, a GPU kernel's business).
+  On the CPU what it buys is cache: a step's scores, [B, block, T] for one head, stay in cache,
+  where XLA's dense kernel writes and re-reads all [B, H, T, T] of them between its products
+  (`experiments/attention_speed.py`; RESULTS.md, issue 33).
 - 'cudnn': `jax.nn.dot_product_attention(implementation='cudnn')`, the fused cuDNN kernel
   (NVIDIA GPUs, float16 / bfloat16 inputs).
-- 'auto' (the default): 'blocked' for causal attention on the CPU backend when the sequence has
-  more than one block, 'xla' otherwise; XLA on GPU picks its own fused attention for the masks.
+- 'auto' (the default): 'blocked' on the CPU backend when the sequence has more than one block,
+  'xla' otherwise (on GPUs `jax.nn.dot_product_attention` picks its implementation for the masks).
 
 Rows with no key to read (padding queries) are not defined by any of them alike (the dense kernels
 average every value, 'blocked' those of its block); their outputs are padding for the caller to
 ignore.
 """
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -43,10 +47,11 @@ def check_impl(impl: str, block: int = DEFAULT_BLOCK) -> None:
 
 
 def resolve_impl(impl: str, causal: bool, length: int, block: int = DEFAULT_BLOCK) -> str:
-  """The kernel 'auto' stands for on this backend, for a causal or not sequence of `length`."""
+  """The kernel 'auto' stands for on this backend for a sequence of `length` (`causal` is accepted
+  for callers that choose by it; both kinds take the same kernel today)."""
   if impl != "auto":
     return impl
-  return "blocked" if causal and length > block and jax.default_backend() == "cpu" else "xla"
+  return "blocked" if length > block and jax.default_backend() == "cpu" else "xla"
 
 
 def _allowed(mask: jax.Array | None) -> jax.Array | None:
@@ -74,26 +79,82 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None =
   return jax.nn.dot_product_attention(q, k, v, mask=_allowed(mask), is_causal=causal, implementation=implementation)
 
 
+def _spans(t: int, block: int, causal: bool):
+  """(first query, end of queries, end of keys) per query block; causal blocks stop at the diagonal."""
+  return [(s, min(s + block, t), min(s + block, t) if causal else t) for s in range(0, t, block)]
+
+
+def _block_scores(qh, kh, allowed, s, e, kend, causal):
+  """float32 scores [B, e - s, kend] of one head's query block, masked."""
+  scores = jnp.einsum("btd,bsd->bts", qh[:, s:e], kh[:, :kend], preferred_element_type=jnp.float32)
+  keep = jnp.arange(kend)[None, :] <= jnp.arange(s, e)[:, None] if causal else None
+  if allowed is not None:
+    part = allowed[:, s:e, :kend] if allowed.shape[1] > 1 else allowed[:, :, :kend]
+    keep = part if keep is None else keep & part
+  return scores if keep is None else jnp.where(keep, scores, _MASKED)
+
+
+def _pad_keys(x, t):
+  return x if x.shape[1] == t else jnp.pad(x, ((0, 0), (0, t - x.shape[1]), (0, 0)))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def _heads_blocked(q, k, v, allowed, causal, block):
+  """q (scaled), k, v [H, B, T, Dh], allowed None or [B, 1 | T, T] bool -> [H, B, T, Dh]."""
+  return _heads_blocked_fwd(q, k, v, allowed, causal, block)[0]
+
+
+def _heads_blocked_fwd(q, k, v, allowed, causal, block):
+  t = q.shape[2]
+
+  def head(args):
+    qh, kh, vh = args
+    outs, lses = [], []
+    for s, e, kend in _spans(t, block, causal):
+      scores = _block_scores(qh, kh, allowed, s, e, kend, causal)
+      top = jnp.max(scores, axis=-1, keepdims=True)
+      p = jnp.exp(scores - top)
+      total = jnp.sum(p, axis=-1, keepdims=True)
+      pv = jnp.einsum("bts,bsd->btd", p.astype(vh.dtype), vh[:, :kend], preferred_element_type=jnp.float32)
+      outs.append((pv / total).astype(qh.dtype))
+      lses.append(top + jnp.log(total))
+    return jnp.concatenate(outs, axis=1), jnp.concatenate(lses, axis=1)
+
+  out, lse = jax.lax.map(head, (q, k, v))
+  return out, (q, k, v, allowed, out, lse)
+
+
+def _heads_blocked_bwd(causal, block, res, d_out):
+  """FlashAttention's backward per head and query block: P recomputed from the saved log-sum-exp,
+  dV = P^T dO, dS = P (dO V^T - rowsum(dO * O)), dQ = dS K, dK = dS^T Q."""
+  q, k, v, allowed, out, lse = res
+  t = q.shape[2]
+
+  def head(args):
+    qh, kh, vh, oh, lh, dh = args
+    dq, dk, dv = [], jnp.zeros(kh.shape, jnp.float32), jnp.zeros(vh.shape, jnp.float32)
+    delta = jnp.sum(dh.astype(jnp.float32) * oh.astype(jnp.float32), axis=-1, keepdims=True)
+    for s, e, kend in _spans(t, block, causal):
+      p = jnp.exp(_block_scores(qh, kh, allowed, s, e, kend, causal) - lh[:, s:e])
+      do = dh[:, s:e]
+      dv = dv + _pad_keys(jnp.einsum("bts,btd->bsd", p.astype(do.dtype), do, preferred_element_type=jnp.float32), t)
+      dp = jnp.einsum("btd,bsd->bts", do, vh[:, :kend], preferred_element_type=jnp.float32)
+      ds = (p * (dp - delta[:, s:e])).astype(qh.dtype)
+      dq.append(jnp.einsum("bts,bsd->btd", ds, kh[:, :kend], preferred_element_type=jnp.float32))
+      dk = dk + _pad_keys(jnp.einsum("bts,btd->bsd", ds, qh[:, s:e], preferred_element_type=jnp.float32), t)
+    return (jnp.concatenate(dq, axis=1).astype(qh.dtype), dk.astype(kh.dtype), dv.astype(vh.dtype))
+
+  dq, dk, dv = jax.lax.map(head, (q, k, v, out, lse, d_out))
+  return dq, dk, dv, None
+
+
+_heads_blocked.defvjp(_heads_blocked_fwd, _heads_blocked_bwd)
+
+
 def _blocked(q, k, v, mask, block, causal):
-  """Query blocks of `block` rows over the keys up to each block's end, in [B, H, T, Dh] (one
-  transpose each way: XLA:CPU's batched products and their gradients run ~2x faster in that layout
-  than on [B, T, H, Dh] slices). Scores and softmax in float32, as `jax.nn.dot_product_attention`."""
-  t, dh = q.shape[1], q.shape[-1]
-  q, k, v = (jnp.swapaxes(x, 1, 2) for x in (q, k, v))
-  q = q * jnp.asarray(dh ** -0.5, q.dtype)
-  allowed = _allowed(mask)
-  outs = []
-  for start in range(0, t, block):
-    end = min(start + block, t)
-    stop = end if causal else t
-    rows = jnp.arange(stop)[None, :] <= jnp.arange(start, end)[:, None] if causal else None
-    if allowed is not None:
-      part = allowed[..., start:end, :stop] if allowed.shape[-2] > 1 else allowed[..., :stop]
-      rows = part if rows is None else rows & part
-    if False:
-      rows = rows & (allowed[..., start:end, :end] if allowed.shape[-2] > 1 else allowed[..., :end])
-    scores = jnp.einsum("bhtd,bhsd->bhts", q[:, :, start:end], k[:, :, :stop], preferred_element_type=jnp.float32)
-    scores = scores if rows is None else jnp.where(rows, scores, _MASKED)
-    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-    outs.append(jnp.einsum("bhts,bhsd->bhtd", probs, v[:, :, :stop]))
-  return jnp.swapaxes(jnp.concatenate(outs, axis=2), 1, 2)
+  """[B, T, H, Dh] -> heads first for `lax.map` (one head per step: with all heads in one step the
+  packed-segment backward ran as slow as XLA's dense one), and back."""
+  allowed = None if mask is None else (mask[:, None, :] if mask.ndim == 2 else mask)
+  scale = jnp.asarray(q.shape[-1] ** -0.5, q.dtype)
+  qh, kh, vh = (jnp.transpose(x, (2, 0, 1, 3)) for x in (q * scale, k, v))
+  return jnp.transpose(_heads_blocked(qh, kh, vh, allowed, causal, block), (1, 2, 0, 3))
