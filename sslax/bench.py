@@ -15,6 +15,10 @@ matrix products) that each side reaches with those FLOPs.
   sslax bench                                   # every workload, float32, CPU (from a checkout)
   sslax bench --workloads bert --compute_dtype bfloat16 --output runs/bench/bf16.json
   sslax bench --config my_config.py:smoke       # any config, from an installed wheel
+  sslax bench --workloads gpt --torch_compile   # PyTorch under torch.compile as a row of its own
+
+The header line and the JSON's "info" name the machine: CPU model and vector ISA (from
+/proc/cpuinfo), core count, XLA_FLAGS, versions and the matmul peak measured in the run.
 
 The sslax half lives here, in the package; the workloads' configs are the
 recipes under a checkout's `experiments/` (`--experiments`, default
@@ -29,6 +33,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 
 import jax
@@ -248,6 +253,7 @@ def load_references(path: str | None):
                      "not exist")
   spec = importlib.util.spec_from_file_location("bench_torch", path)
   module = importlib.util.module_from_spec(spec)
+  sys.modules[spec.name] = module  # importable by name: torch.compile's tracer looks modules up there
   spec.loader.exec_module(module)
   return module
 
@@ -289,12 +295,25 @@ def run(args):
     ours, flops = sslax_workload(config)
     jsync = lambda out: jax.block_until_ready(out)
     sides = [(ours, jsync)]
+    tsync = lambda out: (_sync(torch, tdev), float(out.detach()))
     if bench_torch is not None:
       theirs = bench_torch.WORKLOADS[name](config, batch, tdev)
-      sides.append((lambda: theirs(autocast), lambda out: (_sync(torch, tdev), float(out.detach()))))
+      sides.append((lambda: theirs(autocast), tsync))
+      if args.torch_compile:  # a fresh reference (its own model and optimizer) under torch.compile
+        fresh = bench_torch.WORKLOADS[name](config, batch, tdev)
+        sides.append((torch.compile(lambda: fresh(autocast)), tsync))
+    compile_error = None
     for _ in range(args.warmup):
-      for fn, sync in sides:
-        _timed(fn, sync)
+      for i, (fn, sync) in enumerate(sides):
+        try:
+          _timed(fn, sync)
+        except Exception as e:  # noqa: BLE001 - torch.compile needs a working C++ toolchain on the CPU
+          if i < 2 or compile_error is not None:
+            raise
+          compile_error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+          print(f"# torch.compile failed for {name} ({compile_error}); timing PyTorch eager only", flush=True)
+    if compile_error is not None:
+      sides = sides[:2]
     times = [[] for _ in sides]
     for _ in range(args.rounds):  # A B A B ...: drifts in clock or load hit both sides
       for (fn, sync), t in zip(sides, times):
@@ -312,6 +331,14 @@ def run(args):
       print(f"| {name} | {batch} | {a * 1e3:,.1f} | {b * 1e3:,.1f} | **{row['ratio']:.2f}x** | "
             f"{row['sslax_examples_per_s']:,.1f} / {row['torch_examples_per_s']:,.1f} | {flops / 1e9:,.1f} | "
             f"{100 * row['sslax_peak_frac']:.0f}% / {100 * row['torch_peak_frac']:.0f}% |", flush=True)
+      if len(times) > 2:
+        c = statistics.median(times[2])
+        row.update({"torch_compile_s": c, "ratio_torch_compile": c / a, "torch_compile_times": times[2]})
+        print(f"| {name} (PyTorch: torch.compile) | {batch} | {a * 1e3:,.1f} | {c * 1e3:,.1f} | "
+              f"**{c / a:.2f}x** | {batch / a:,.1f} / {batch / c:,.1f} | {flops / 1e9:,.1f} | "
+              f"{100 * row['sslax_peak_frac']:.0f}% / {100 * flops / c / peak_flops:.0f}% |", flush=True)
+      elif args.torch_compile:
+        row["torch_compile_error"] = compile_error
     rows.append(row)
   _write(args, info, rows)
   return rows
@@ -350,6 +377,8 @@ def parser():
                  help="sslax: train.compute_dtype; PyTorch: torch.autocast(bfloat16)")
   p.add_argument("--batch_size", type=int, default=0, help="override every workload's batch (0: the recipe's)")
   p.add_argument("--set", action="append", default=[], help="extra config overrides for sslax, key=value")
+  p.add_argument("--torch_compile", action="store_true",
+                 help="also time the PyTorch reference under torch.compile (a row of its own)")
   p.add_argument("--warmup", type=int, default=2)
   p.add_argument("--rounds", type=int, default=5)
   p.add_argument("--steps", type=int, default=2, help="steps per side per round")
