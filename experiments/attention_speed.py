@@ -12,28 +12,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]
 
+from conv_grad import _median_ms  # noqa: E402  (median ms of repeated calls after one warm-up)
 from sslax.bench import cpu_description  # noqa: E402
 from sslax.models.attention import attention  # noqa: E402
-
-
-def _median_ms(fn, repeats):
-  fn()
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t)
-  return 1e3 * statistics.median(times)
 
 
 def main(argv=None):
