@@ -105,3 +105,21 @@ def test_bad_attention_settings_name_the_field():
   with pytest.raises(ValueError, match="model.attention_impl"):
     GPT(vocab_size=11, max_len=8, dim=8, depth=1, num_heads=2, mlp_dim=16, attention_impl="dense",
         rngs=__import__("flax").nnx.Rngs(0))
+
+
+def test_blocked_cross_attention_reads_every_source_key():
+  """Queries and keys of different lengths (an encoder-decoder's cross-attention), source padding."""
+  rng = np.random.default_rng(3)
+  q, g = (jnp.asarray(rng.standard_normal((2, 70, 2, 8)), jnp.float32) for _ in range(2))
+  k, v = (jnp.asarray(rng.standard_normal((2, 41, 2, 8)), jnp.float32) for _ in range(2))
+  source = jnp.asarray(np.arange(41)[None] < np.array([[41], [30]]))
+
+  def loss(impl):
+    return lambda q, k, v: jnp.sum(attention(q, k, v, source, impl=impl, block=16) * g)
+  np.testing.assert_allclose(attention(q, k, v, source, impl="blocked", block=16),
+                             attention(q, k, v, source, impl="xla"), rtol=1e-5, atol=1e-5)
+  for a, b in zip(jax.grad(loss("blocked"), argnums=(0, 1, 2))(q, k, v),
+                  jax.grad(loss("xla"), argnums=(0, 1, 2))(q, k, v)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(np.abs(b).max()))
+  with pytest.raises(ValueError, match="causal attention expects as many keys as queries"):
+    attention(q, k, v, causal=True)

@@ -63,7 +63,8 @@ def _allowed(mask: jax.Array | None) -> jax.Array | None:
 
 def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None = None, *, causal: bool = False,
               impl: str = "auto", block: int = DEFAULT_BLOCK) -> jax.Array:
-  """q, k, v [B, T, H, Dh], mask None / [B, T] / [B, T, T] bool -> [B, T, H, Dh]; see the module doc.
+  """q [B, T, H, Dh], k, v [B, S, H, Dh], mask None / [B, S] / [B, T, S] bool -> [B, T, H, Dh]
+  (S = T when causal; cross-attention reads S source keys); see the module doc.
 
   Examples:
     >>> q = jnp.ones((1, 5, 2, 4))
@@ -72,6 +73,9 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None =
   """
   check_impl(impl, block)
   t = q.shape[1]
+  if causal and k.shape[1] != t:
+    raise ValueError(f"attention: causal attention expects as many keys as queries, got {k.shape[1]} keys for "
+                     f"{t} queries")
   impl = resolve_impl(impl, causal, t, block)
   if impl == "blocked":
     return _blocked(q, k, v, mask, block, causal)
@@ -79,9 +83,10 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None =
   return jax.nn.dot_product_attention(q, k, v, mask=_allowed(mask), is_causal=causal, implementation=implementation)
 
 
-def _spans(t: int, block: int, causal: bool):
-  """(first query, end of queries, end of keys) per query block; causal blocks stop at the diagonal."""
-  return [(s, min(s + block, t), min(s + block, t) if causal else t) for s in range(0, t, block)]
+def _spans(t: int, keys: int, block: int, causal: bool):
+  """(first query, end of queries, end of keys) per query block of `t` queries over `keys` keys;
+  causal blocks stop at the diagonal."""
+  return [(s, min(s + block, t), min(s + block, t) if causal else keys) for s in range(0, t, block)]
 
 
 def _block_scores(qh, kh, allowed, s, e, kend, causal):
@@ -105,12 +110,12 @@ def _heads_blocked(q, k, v, allowed, causal, block):
 
 
 def _heads_blocked_fwd(q, k, v, allowed, causal, block):
-  t = q.shape[2]
+  t, keys = q.shape[2], k.shape[2]
 
   def head(args):
     qh, kh, vh = args
     outs, lses = [], []
-    for s, e, kend in _spans(t, block, causal):
+    for s, e, kend in _spans(t, keys, block, causal):
       scores = _block_scores(qh, kh, allowed, s, e, kend, causal)
       top = jnp.max(scores, axis=-1, keepdims=True)
       p = jnp.exp(scores - top)
@@ -128,20 +133,20 @@ def _heads_blocked_bwd(causal, block, res, d_out):
   """FlashAttention's backward per head and query block: P recomputed from the saved log-sum-exp,
   dV = P^T dO, dS = P (dO V^T - rowsum(dO * O)), dQ = dS K, dK = dS^T Q."""
   q, k, v, allowed, out, lse = res
-  t = q.shape[2]
+  t, keys = q.shape[2], k.shape[2]
 
   def head(args):
     qh, kh, vh, oh, lh, dh = args
     dq, dk, dv = [], jnp.zeros(kh.shape, jnp.float32), jnp.zeros(vh.shape, jnp.float32)
     delta = jnp.sum(dh.astype(jnp.float32) * oh.astype(jnp.float32), axis=-1, keepdims=True)
-    for s, e, kend in _spans(t, block, causal):
+    for s, e, kend in _spans(t, keys, block, causal):
       p = jnp.exp(_block_scores(qh, kh, allowed, s, e, kend, causal) - lh[:, s:e])
       do = dh[:, s:e]
-      dv = dv + _pad_keys(jnp.einsum("bts,btd->bsd", p.astype(do.dtype), do, preferred_element_type=jnp.float32), t)
+      dv = dv + _pad_keys(jnp.einsum("bts,btd->bsd", p.astype(do.dtype), do, preferred_element_type=jnp.float32), keys)
       dp = jnp.einsum("btd,bsd->bts", do, vh[:, :kend], preferred_element_type=jnp.float32)
       ds = (p * (dp - delta[:, s:e])).astype(qh.dtype)
       dq.append(jnp.einsum("bts,bsd->btd", ds, kh[:, :kend], preferred_element_type=jnp.float32))
-      dk = dk + _pad_keys(jnp.einsum("bts,btd->bsd", ds, qh[:, s:e], preferred_element_type=jnp.float32), t)
+      dk = dk + _pad_keys(jnp.einsum("bts,btd->bsd", ds, qh[:, s:e], preferred_element_type=jnp.float32), keys)
     return (jnp.concatenate(dq, axis=1).astype(qh.dtype), dk.astype(kh.dtype), dv.astype(vh.dtype))
 
   dq, dk, dv = jax.lax.map(head, (q, k, v, out, lse, d_out))
