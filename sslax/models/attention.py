@@ -17,8 +17,9 @@ q, k, v are [B, T, H, Dh] (the layout `jax.nn.dot_product_attention` takes); `ma
   (`experiments/attention_speed.py`; RESULTS.md, issue 33).
 - 'cudnn': `jax.nn.dot_product_attention(implementation='cudnn')`, the fused cuDNN kernel
   (NVIDIA GPUs, float16 / bfloat16 inputs).
-- 'auto' (the default): 'blocked' on the CPU backend when the sequence has more than one block,
-  'xla' otherwise (on GPUs `jax.nn.dot_product_attention` picks its implementation for the masks).
+- 'auto' (the default): 'blocked' on the CPU backend when the sequence fills at least two blocks
+  (measured at 128 tokens; shorter ones, such as a 65-token ViT, keep the one XLA program), 'xla'
+  otherwise (on GPUs `jax.nn.dot_product_attention` picks its implementation for the masks).
 
 Rows with no key to read (padding queries) are not defined by any of them alike (the dense kernels
 average every value, 'blocked' those of its block); their outputs are padding for the caller to
@@ -51,7 +52,7 @@ def resolve_impl(impl: str, causal: bool, length: int, block: int = DEFAULT_BLOC
   for callers that choose by it; both kinds take the same kernel today)."""
   if impl != "auto":
     return impl
-  return "blocked" if length > block and jax.default_backend() == "cpu" else "xla"
+  return "blocked" if length >= 2 * block and jax.default_backend() == "cpu" else "xla"
 
 
 def _allowed(mask: jax.Array | None) -> jax.Array | None:
