@@ -91,11 +91,11 @@ def test_blocked_sharded_over_8_devices_equals_one_device(devices):
 
 def test_auto_picks_blocked_for_rows_longer_than_a_block_on_the_cpu():
   assert jax.default_backend() == "cpu"
-  assert resolve_impl("auto", True, 128, 64) == "blocked"
-  assert resolve_impl("auto", True, 64, 64) == "xla"  # one block: nothing to skip
-  assert resolve_impl("auto", False, 65, 64) == "xla"  # a 65-token ViT: a block and one row
-  assert resolve_impl("auto", False, 512, 64) == "blocked"  # packed segments gain as much
-  assert resolve_impl("cudnn", True, 128, 64) == "cudnn"
+  assert resolve_impl("auto", 128, 64) == "blocked"
+  assert resolve_impl("auto", 64, 64) == "xla"  # one block: nothing to skip
+  assert resolve_impl("auto", 65, 64) == "xla"  # a 65-token ViT: a block and one row
+  assert resolve_impl("auto", 512, 64) == "blocked"  # packed segments gain as much
+  assert resolve_impl("cudnn", 128, 64) == "cudnn"
 
 
 def test_bad_attention_settings_name_the_field():

@@ -1,8 +1,8 @@
 """Multi-head dot-product attention with a choice of kernel (`model.attention_impl`).
 
-q, k, v are [B, T, H, Dh] (the layout `jax.nn.dot_product_attention` takes); `mask` is None, [B, T]
-(the keys every query may read: padding) or [B, T, T] (query t may read key s: packed sequences);
-`causal` adds position t reads keys <= t. The kernels:
+q is [B, T, H, Dh], k and v [B, S, H, Dh] (the layout `jax.nn.dot_product_attention` takes; S = T
+but for cross-attention); `mask` is None, [B, S] (the keys every query may read: padding) or
+[B, T, S] (query t may read key s: packed sequences); `causal` adds position t reads keys <= t. The kernels:
 
 - 'xla': `jax.nn.dot_product_attention` with the mask as a boolean mask and `is_causal`, never as
   an additive [B, 1, T, T] bias (XLA's reference path on every backend).
@@ -47,9 +47,8 @@ def check_impl(impl: str, block: int = DEFAULT_BLOCK) -> None:
     raise ValueError(f"model.attention_block: expected an integer >= 1 (query rows per block), got {block!r}")
 
 
-def resolve_impl(impl: str, causal: bool, length: int, block: int = DEFAULT_BLOCK) -> str:
-  """The kernel 'auto' stands for on this backend for a sequence of `length` (`causal` is accepted
-  for callers that choose by it; both kinds take the same kernel today)."""
+def resolve_impl(impl: str, length: int, block: int = DEFAULT_BLOCK) -> str:
+  """The kernel 'auto' stands for on this backend for `length` queries (causal or not alike)."""
   if impl != "auto":
     return impl
   return "blocked" if length >= 2 * block and jax.default_backend() == "cpu" else "xla"
@@ -77,7 +76,7 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None =
   if causal and k.shape[1] != t:
     raise ValueError(f"attention: causal attention expects as many keys as queries, got {k.shape[1]} keys for "
                      f"{t} queries")
-  impl = resolve_impl(impl, causal, t, block)
+  impl = resolve_impl(impl, t, block)
   if impl == "blocked":
     return _blocked(q, k, v, mask, block, causal)
   implementation = "cudnn" if impl == "cudnn" else None
