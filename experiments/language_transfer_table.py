@@ -1,5 +1,5 @@
-"""The tables of RESULTS.md's SpanBERT, NLI, extractive QA, CoVe and contextual-vector sections
-(issue 32) from the run folders their commands write under runs/.
+"""The tables of RESULTS.md's SpanBERT, NLI, extractive QA, CoVe, contextual-vector, XLNet and
+T5 / BART sections (issue 32) from the run folders their commands write under runs/.
 
   python experiments/language_transfer_table.py [runs]
 """
@@ -98,9 +98,33 @@ def contextual(root):
   print()
 
 
+def xlnet(root):
+  print("| model (last 10% of tinyshakespeare held out) | held-out left-to-right perplexity | next-token accuracy |")
+  print("|---|---|---|")
+  for name, path in (("XLNet at random init", "xlnet/random.json"), ("XLNet pretrained, 1,000 steps", "xlnet/cpu/report.json")):
+    r = _load(f"{root}/{path}")
+    if r and "heldout/perplexity" in r:
+      print(f"| {name} | {r['heldout/perplexity']:.1f} | {_f(r.get('heldout/lm_accuracy'))} |")
+  print()
+
+
+def denoising(root):
+  print("| encoder (SST-2 sentences, 2,000 steps) | SST-2 dev linear top-1 | SST-2 dev kNN top-1 | held-out target accuracy |")
+  print("|---|---|---|---|")
+  for name, path in (("T5 encoder-decoder at random init", "t5/random.json"), ("T5 span corruption", "t5/cpu/report.json"),
+                     ("BART encoder-decoder at random init", "bart/random.json"), ("BART denoising", "bart/cpu/report.json")):
+    r = _load(f"{root}/{path}")
+    if r:
+      print(f"| {name} | {_f(r.get('linear_top1'))} | {_f(r.get('knn_top1'))} | {_f(r.get('heldout/target_accuracy'))} |")
+  print()
+
+
 def main(root="runs"):
-  for table in (spanbert, nli, qa, cove, contextual):
-    table(root)
+  for table in (spanbert, nli, qa, cove, contextual, xlnet, denoising):
+    try:
+      table(root)
+    except FileNotFoundError as e:  # one section's runs missing: print the others
+      print(f"({table.__name__}: {e.filename} is missing; run that section's commands first)\n")
 
 
 if __name__ == "__main__":
