@@ -42,13 +42,15 @@ def nli(root):
   majority = {}
   for task in ("snli", "sick", "rte"):  # the most frequent test label's share
     probe = nli_probe(task)
+    if not os.path.exists(probe.paths.test):  # written by the section's first command
+      continue
     with open(probe.paths.test, encoding="utf-8") as f:
       header = f.readline().rstrip("\n").split("\t")
       labels = [line.rstrip("\n").split("\t")[header.index(probe.label_column)] for line in f if line.strip()]
     majority[task] = max(labels.count(x) for x in set(labels)) / len(labels)
   for task, split in (("snli", "SNLI dev -> test"), ("sick", "SICK train -> test"), ("rte", "RTE train -> dev")):
     p, r = _load(f"{root}/nli/{task}_pretrained.json"), _load(f"{root}/nli/{task}_random.json")
-    if p and r:
+    if p and r and task in majority:
       print(f"| {split} | {p['num_labelled']:,} | {_f(p['top1'])} | {_f(r['top1'])} | {_f(majority[task])} |")
   p, r = _load(f"{root}/nli/rte_minilm.json"), _load(f"{root}/nli/rte_minilm_random.json")
   if p and r:
@@ -68,15 +70,20 @@ def qa(root):
   print()
 
 
-def cove(root):
-  print("| encoder | SST-2 dev linear top-1 | SST-2 dev kNN top-1 | held-out target accuracy |")
+def _probe_table(root, first_column, rows):
+  """One row per (name, report path): the frozen SST-2 probes and the held-out target accuracy."""
+  print(f"| {first_column} | SST-2 dev linear top-1 | SST-2 dev kNN top-1 | held-out target accuracy |")
   print("|---|---|---|---|")
-  for name, path in (("random init", "cove/random.json"), ("CoVe: translation en -> fr, de, 1,000 steps",
-                                                             "cove/pud/report.json")):
+  for name, path in rows:
     r = _load(f"{root}/{path}")
     if r:
       print(f"| {name} | {_f(r.get('linear_top1'))} | {_f(r.get('knn_top1'))} | {_f(r.get('heldout/target_accuracy'))} |")
   print()
+
+
+def cove(root):
+  _probe_table(root, "encoder", (("random init", "cove/random.json"),
+                                 ("CoVe: translation en -> fr, de, 1,000 steps", "cove/pud/report.json")))
 
 
 def contextual(root):
@@ -109,22 +116,14 @@ def xlnet(root):
 
 
 def denoising(root):
-  print("| encoder (SST-2 sentences, 2,000 steps) | SST-2 dev linear top-1 | SST-2 dev kNN top-1 | held-out target accuracy |")
-  print("|---|---|---|---|")
-  for name, path in (("T5 encoder-decoder at random init", "t5/random.json"), ("T5 span corruption", "t5/cpu/report.json"),
-                     ("BART encoder-decoder at random init", "bart/random.json"), ("BART denoising", "bart/cpu/report.json")):
-    r = _load(f"{root}/{path}")
-    if r:
-      print(f"| {name} | {_f(r.get('linear_top1'))} | {_f(r.get('knn_top1'))} | {_f(r.get('heldout/target_accuracy'))} |")
-  print()
+  _probe_table(root, "encoder (SST-2 sentences, 2,000 steps)", (
+      ("T5 encoder-decoder at random init", "t5/random.json"), ("T5 span corruption", "t5/cpu/report.json"),
+      ("BART encoder-decoder at random init", "bart/random.json"), ("BART denoising", "bart/cpu/report.json")))
 
 
 def main(root="runs"):
   for table in (spanbert, nli, qa, cove, contextual, xlnet, denoising):
-    try:
-      table(root)
-    except FileNotFoundError as e:  # one section's runs missing: print the others
-      print(f"({table.__name__}: {e.filename} is missing; run that section's commands first)\n")
+    table(root)
 
 
 if __name__ == "__main__":
